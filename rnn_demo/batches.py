@@ -1,0 +1,91 @@
+"""From text to training windows: the train/validation split, token ids, contiguous batches.
+
+Truncated backpropagation through time needs each batch row to *continue* where the same row of
+the previous window stopped, so the hidden state can be carried across windows: the token stream
+is cut into ``batch_size`` long contiguous rows, and windows of ``seq_len`` are read left to right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from .errors import UserError
+from .tokenizers import DEFAULT_MAX_VOCAB, Tokenizer, fit_tokenizer
+
+MIN_STEPS_PER_EPOCH = 8
+
+
+@dataclass
+class Dataset:
+    tokenizer: Tokenizer
+    train_ids: torch.Tensor
+    val_ids: torch.Tensor
+
+
+def split_text(text: str, val_fraction: float) -> tuple[str, str]:
+    """The last ``val_fraction`` of the text is validation (as char-rnn and nanoGPT split)."""
+    if not 0.0 < val_fraction < 0.5:
+        raise UserError(f"validation fraction must be between 0 and 0.5, got {val_fraction}")
+    cut = int(len(text) * (1 - val_fraction))
+    return text[:cut], text[cut:]
+
+
+def prepare_dataset(
+    text: str,
+    tokenizer: str = "char",
+    *,
+    lang: str = "en",
+    val_fraction: float = 0.1,
+    min_freq: int | None = None,
+    max_vocab: int = DEFAULT_MAX_VOCAB,
+    existing: Tokenizer | None = None,
+) -> Dataset:
+    """Split, fit the vocabulary on the training part (or reuse ``existing``), encode both parts."""
+    train_text, val_text = split_text(text, val_fraction)
+    if existing is None:
+        fitted, train_ids = fit_tokenizer(tokenizer, train_text, lang=lang, min_freq=min_freq, max_vocab=max_vocab)
+    else:
+        fitted, train_ids = existing, existing.encode(train_text)
+    return Dataset(fitted, train_ids, fitted.encode(val_text))
+
+
+def fit_batch_size(train_tokens: int, seq_len: int, batch_size: int) -> int:
+    """The batch size actually used: smaller on a small corpus, so an epoch has a few steps.
+
+    Raises :class:`UserError` when the corpus can't fill even a few one-row windows.
+    """
+    if seq_len < 2 or batch_size < 1:
+        raise UserError("sequence length must be ≥ 2 and batch size ≥ 1")
+    needed = MIN_STEPS_PER_EPOCH * seq_len + 1
+    if train_tokens < needed:
+        raise UserError(
+            f"the corpus is too short: {train_tokens:,} training tokens, need at least {needed:,} "
+            f"for {MIN_STEPS_PER_EPOCH} windows of {seq_len} (upload more text or lower the sequence length)"
+        )
+    return max(1, min(batch_size, (train_tokens - 1) // needed))
+
+
+def batchify(ids: torch.Tensor, rows: int) -> torch.Tensor:
+    """Cut a 1-D token stream into ``rows`` contiguous rows: shape (rows, length)."""
+    length = ids.numel() // rows
+    return ids[: rows * length].view(rows, length)
+
+
+def window_starts(batched: torch.Tensor, seq_len: int) -> range:
+    return range(0, batched.shape[1] - 1, seq_len)
+
+
+def window(batched: torch.Tensor, start: int, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and next-token targets for the window beginning at column ``start``."""
+    end = min(start + seq_len, batched.shape[1] - 1)
+    return batched[:, start:end], batched[:, start + 1 : end + 1]
+
+
+def windows(batched: torch.Tensor, seq_len: int, first: int = 0) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    """``(start, inputs, targets)`` for each window from column ``first`` to the end of the rows."""
+    for start in window_starts(batched, seq_len):
+        if start >= first:
+            yield (start, *window(batched, start, seq_len))

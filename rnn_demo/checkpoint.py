@@ -1,0 +1,105 @@
+"""Checkpoint folders in the Hugging Face Hub's layout, and nothing that unpickles.
+
+A checkpoint is a self-contained folder::
+
+    config.json         architecture and tokenizer, vocabulary included
+    model.safetensors   the weights
+    README.md           a model card: metrics, corpus, settings, a sample
+    trainer_state.*     (optional) what ``train --resume`` needs: optimizer, data position, RNG
+
+Folders whose weights are only ``.bin``/``.pt``/``.pth`` (pickles, which can run code) are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import safetensors.torch
+import torch
+
+from .errors import UserError
+from .model import WEIGHTS_FILE, RNNLanguageModel
+
+CONFIG_FILE = "config.json"
+CARD_FILE = "README.md"
+STATE_JSON = "trainer_state.json"
+STATE_TENSORS = "trainer_state.safetensors"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+
+
+def is_checkpoint_folder(path: str | Path) -> bool:
+    return Path(path, CONFIG_FILE).is_file() and Path(path, WEIGHTS_FILE).is_file()
+
+
+def check_folder(path: str | Path) -> Path:
+    """Raise :class:`UserError` unless ``path`` is a loadable checkpoint folder."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"{path}: no such checkpoint folder")
+    if is_checkpoint_folder(path):
+        return path
+    pickles = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise UserError(
+            f"{path}: refusing pickled weights ({', '.join(pickles)}); only {WEIGHTS_FILE} + {CONFIG_FILE} checkpoints load"
+        )
+    missing = [name for name in (CONFIG_FILE, WEIGHTS_FILE) if not Path(path, name).is_file()]
+    raise UserError(f"{path}: not a checkpoint folder (missing {', '.join(missing)})")
+
+
+def load_model(path: str | Path, *, implementation: str | None = None, device: str = "cpu") -> RNNLanguageModel:
+    """Load a checkpoint folder strictly: every weight present, nothing unexpected."""
+    path = check_folder(path)
+    overrides = {"implementation": implementation} if implementation else {}
+    try:
+        return RNNLanguageModel.from_pretrained(path, strict=True, map_location=device, **overrides)
+    except (KeyError, TypeError, RuntimeError, json.JSONDecodeError) as error:
+        raise UserError(f"{path}: not a compatible checkpoint ({type(error).__name__}: {error})") from None
+
+
+def save_model(model: RNNLanguageModel, folder: str | Path, card: str | None = None) -> Path:
+    """Write config.json + model.safetensors (+ README.md) into ``folder``; return it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    cpu_model = model if next(model.parameters()).device.type == "cpu" else _cpu_copy(model)
+    cpu_model.save_pretrained(folder)  # also writes a generic card unless README.md exists
+    if card is not None:
+        Path(folder, CARD_FILE).write_text(card, encoding="utf-8")
+    return folder
+
+
+def _cpu_copy(model: RNNLanguageModel) -> RNNLanguageModel:
+    copy = RNNLanguageModel(**model.architecture())
+    copy.load_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()})
+    return copy
+
+
+def save_trainer_state(folder: str | Path, info: dict, tensors: dict[str, torch.Tensor]) -> None:
+    """The resumable part of training: JSON for numbers and settings, safetensors for tensors."""
+    folder = Path(folder)
+    safetensors.torch.save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, folder / STATE_TENSORS)
+    (folder / STATE_JSON).write_text(json.dumps(info, indent=2), encoding="utf-8")
+
+
+def load_trainer_state(folder: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    folder = Path(folder)
+    if not (folder / STATE_JSON).is_file() or not (folder / STATE_TENSORS).is_file():
+        raise UserError(f"{folder}: no trainer state to resume from (was it written by `train --out`?)")
+    info = json.loads((folder / STATE_JSON).read_text(encoding="utf-8"))
+    return info, safetensors.torch.load_file(folder / STATE_TENSORS)
+
+
+def zip_folder(folder: str | Path, archive_base: str | Path) -> Path:
+    """A .zip of the checkpoint folder (model files only, not the trainer state) for download."""
+    folder = Path(folder)
+    staging = Path(str(archive_base) + ".contents")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name in (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE):
+        if (folder / name).is_file():
+            shutil.copy2(folder / name, staging / name)
+    archive = shutil.make_archive(str(archive_base), "zip", staging)
+    shutil.rmtree(staging)
+    return Path(archive)

@@ -1,0 +1,209 @@
+"""``python -m rnn_demo train|sample|evaluate|push`` — the same functions the app calls.
+
+Bad input prints one line on stderr and exits with code 2; ``--json`` puts one JSON object on
+the last line of stdout for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from dataclasses import fields
+
+from .errors import UserError
+
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m rnn_demo", description="Train, sample, evaluate and publish LSTM/GRU language models.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train a model on a text corpus", description="Train an LSTM or GRU language model on a .txt, .md or .csv corpus; unset options keep the benchmarked defaults.")
+    train.add_argument("corpus", help="a .txt, .md or .csv (with a 'text' column) file")
+    train.add_argument("--cell", choices=["lstm", "gru"])
+    train.add_argument("--tokenizer", choices=["char", "word"])
+    train.add_argument("--lang", help="spaCy language for --tokenizer word (en, zh, xx, ...)")
+    train.add_argument("--seconds", type=float, help="time budget (default 60 unless --steps is given)")
+    train.add_argument("--steps", type=int, help="step budget")
+    train.add_argument("--hidden", dest="hidden_size", type=int)
+    train.add_argument("--layers", dest="num_layers", type=int)
+    train.add_argument("--embedding", dest="embedding_size", type=int)
+    train.add_argument("--dropout", type=float)
+    train.add_argument("--tie-weights", action="store_true", default=None, help="share embedding and decoder weights")
+    train.add_argument("--seq-len", type=int, help="window length for truncated BPTT")
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float, help="Adam learning rate")
+    train.add_argument("--clip", type=float, help="gradient-norm clip")
+    train.add_argument("--val-fraction", type=float, help="last fraction of the text used for validation")
+    train.add_argument("--min-freq", type=int, help="vocabulary: minimum count (default 1 for char, 2 for word)")
+    train.add_argument("--max-vocab", type=int, help="vocabulary size cap")
+    train.add_argument("--eval-every", type=float, help="steps (step budget) or seconds (time budget) between validations")
+    train.add_argument("--implementation", choices=["fused", "scratch"])
+    train.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    train.add_argument("--threads", type=int, help="CPU threads (default: the usable cores)")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--max-bytes", type=float, default=20, help="corpus size cap in MB (default 20)")
+    train.add_argument("--resume", metavar="DIR", help="continue the run saved in this checkpoint folder")
+    train.add_argument("--out", metavar="DIR", help="checkpoint folder to write (default: runs/<corpus>-<cell>)")
+    train.add_argument("--save-every", type=float, default=300, metavar="S", help="also save every S seconds (default 300)")
+    train.add_argument("--json", action="store_true", help="last line of stdout: a JSON summary")
+
+    sample = commands.add_parser("sample", help="generate text", description="Generate text from a checkpoint folder, a bundled model name or a Hub repo id.")
+    sample.add_argument("model")
+    sample.add_argument("--prompt", default="")
+    sample.add_argument("--length", type=int, default=500, help="tokens to generate (default 500)")
+    sample.add_argument("--temperature", type=float, default=0.8, help="0 = greedy (default 0.8)")
+    sample.add_argument("--top-k", type=int, default=0, help="0 = no limit")
+    sample.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (default 1.0 = off)")
+    sample.add_argument("--seed", type=int, help="same seed and settings, same text")
+    sample.add_argument("--json", action="store_true")
+
+    evaluate = commands.add_parser("evaluate", help="loss of a model on a corpus", description="Loss (nats/token), bits per token and perplexity over a corpus, state carried.")
+    evaluate.add_argument("model")
+    evaluate.add_argument("corpus")
+    evaluate.add_argument("--val-fraction", type=float, help="evaluate only the last fraction of the text (e.g. 0.1)")
+    evaluate.add_argument("--json", action="store_true")
+
+    push = commands.add_parser("push", help="upload a checkpoint folder to the Hub", description="Upload a checkpoint folder to a Hub model repo; the token comes from HF_TOKEN or a saved login.")
+    push.add_argument("model", help="checkpoint folder")
+    push.add_argument("repo_id", help="owner/name")
+    push.add_argument("--private", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"train": _train, "sample": _sample, "evaluate": _evaluate, "push": _push}[args.command](args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+def _train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .data import read_corpus
+    from .train import TrainConfig, Trainer
+
+    corpus = read_corpus(args.corpus, max_bytes=int(args.max_bytes * 2**20))
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
+    if "steps" in given and "seconds" not in given:
+        given["seconds"] = None
+    config = TrainConfig(**given)
+    source = {"name": corpus.name, "size_bytes": corpus.size_bytes, "encoding": corpus.encoding}
+    trainer = Trainer(corpus.text, config, source=source, resume=args.resume)
+    out = args.out or args.resume or f"runs/{Path(corpus.name).stem}-{trainer.config.cell}"
+    command = "python -m rnn_demo " + shlex.join(sys.argv[1:] if sys.argv[1:2] == ["train"] else ["train", *sys.argv[1:]])
+    print(
+        f"training {trainer.config.cell.upper()} ({trainer.model.parameter_count:,} parameters, "
+        f"vocabulary {trainer.data.tokenizer.vocab_size:,}, batch {trainer.batch_size}) on {corpus.name} "
+        f"[{corpus.encoding}] — {trainer.data.train_ids.numel():,} training / {trainer.data.val_ids.numel():,} validation tokens",
+        file=sys.stderr,
+    )
+    last_save, run = time.monotonic(), trainer.run()
+    try:
+        for progress in run:
+            _print_progress(progress)
+            if time.monotonic() - last_save > args.save_every:
+                trainer.save(out, command=command)
+                last_save = time.monotonic()
+    except KeyboardInterrupt:
+        run.close()
+        print("\ninterrupted: saving the best model so far", file=sys.stderr)
+    print(file=sys.stderr)
+    trainer.save(out, command=command)
+    summary = {k: v for k, v in trainer.summary().items() if k not in ("config", "source")}
+    summary["out"] = out
+    print(f"saved {out} (validation loss {_fmt(summary['val_loss'])})", file=sys.stderr)
+    if args.json:
+        print(json.dumps(summary))
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def _print_progress(p) -> None:
+    remaining = "" if p.remaining is None else f" / {p.remaining:.0f}s left"
+    line = (
+        f"\rstep {p.step:>6} | loss {p.train_loss:.3f} | val {_fmt(p.val_loss if p.val_loss is not None else p.best_val_loss)}"
+        f" | {p.tokens_per_second:,.0f} tok/s | {p.elapsed:.0f}s{remaining} | {p.device}"
+    )
+    print(line.ljust(100), end="", file=sys.stderr, flush=True)
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from .catalog import open_model
+    from .generate import Generation
+
+    model, origin = open_model(args.model)
+    generation = Generation(
+        model, args.prompt, length=args.length, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed
+    )
+    if generation.unknown:
+        print(f"note: not in the vocabulary, skipped or <unk>: {' '.join(map(repr, generation.unknown))}", file=sys.stderr)
+    print(args.prompt, end="", flush=True)
+    pieces, started = [], time.perf_counter()
+    for piece in generation:
+        pieces.append(piece)
+        print(piece, end="", flush=True)
+    seconds = time.perf_counter() - started
+    print()
+    if args.json:
+        result = {
+            "text": args.prompt + "".join(pieces),
+            "tokens": len(pieces),
+            "seconds": seconds,
+            "tokens_per_second": len(pieces) / seconds if seconds else 0.0,
+            "seed": generation.seed,
+            "model": origin,
+            "unknown": generation.unknown,
+        }
+        print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .batches import split_text
+    from .catalog import open_model
+    from .data import read_corpus
+    from .evaluate import evaluate
+
+    model, origin = open_model(args.model)
+    text = read_corpus(args.corpus).text
+    if args.val_fraction is not None:
+        text = split_text(text, args.val_fraction)[1]
+    ids = model.tokenizer.encode(text)
+    if ids.numel() < 2:
+        raise UserError(f"{args.corpus}: too short to evaluate")
+    result = evaluate(model, ids).as_dict()
+    result["unknown_tokens"] = int((ids == 0).sum())
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"loss {result['loss']:.4f} nats/token | {result['bits_per_token']:.4f} bits/token | "
+            f"perplexity {result['perplexity']:.2f} | {result['tokens']:,} tokens ({origin})"
+        )
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from . import hub
+
+    url = hub.push(args.model, args.repo_id, private=args.private)
+    print(f"pushed {args.model} to {url}")
+    return 0

@@ -1,0 +1,106 @@
+"""Reading the corpus a person uploads: any common text format and encoding, with clear refusals.
+
+Accepted: ``.txt`` and ``.md`` as they are, ``.csv`` with a ``text`` column (the tutorial's data
+format; rows are joined by newlines). Encodings: UTF-8 (with or without BOM), UTF-16 with a BOM,
+and the legacy encodings people still have files in (GB18030/GBK, Big5, Shift-JIS, CP1252,
+Latin-1), detected and reported. Line endings become ``\\n``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UserError
+
+SUFFIXES = (".txt", ".md", ".csv")
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+LEGACY_ENCODINGS = ["gb18030", "big5", "shift_jis", "cp1252", "latin_1"]
+_BINARY_SIGNATURES = {
+    b"\x89PNG": "a PNG image",
+    b"PK\x03\x04": "a zip archive (or .docx/.xlsx)",
+    b"%PDF": "a PDF document",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"\x7fELF": "a program (ELF)",
+    b"\x1f\x8b": "a gzip archive",
+    b"7z\xbc\xaf": "a 7-zip archive",
+    b"Rar!": "a RAR archive",
+}
+
+
+@dataclass(frozen=True)
+class Corpus:
+    text: str
+    encoding: str
+    name: str
+    size_bytes: int
+
+
+def read_corpus(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Corpus:
+    """Read and decode a corpus file, or raise :class:`UserError` saying what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path.name}: no such file")
+    if path.suffix.lower() not in SUFFIXES:
+        raise UserError(f"{path.name}: unsupported file type {path.suffix or '(none)'}; use {', '.join(SUFFIXES)}")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise UserError(f"{path.name}: {size / 2**20:.1f} MB is over the {max_bytes / 2**20:.0f} MB limit")
+    raw = path.read_bytes()
+    text, encoding = decode_bytes(raw, path.name)
+    if path.suffix.lower() == ".csv":
+        text = _csv_text_column(text, path.name)
+    if not text.strip():
+        raise UserError(f"{path.name}: the file is empty" if not raw else f"{path.name}: the file holds only whitespace")
+    return Corpus(text=text, encoding=encoding, name=path.name, size_bytes=size)
+
+
+def decode_bytes(raw: bytes, name: str = "corpus") -> tuple[str, str]:
+    """Decode ``raw`` to text with ``\\n`` line endings; return it with the encoding used."""
+    if raw.startswith(codecs.BOM_UTF8):
+        text, encoding = raw[len(codecs.BOM_UTF8) :].decode("utf-8", errors="replace"), "utf-8-sig"
+    elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text, encoding = raw.decode("utf-16", errors="replace"), "utf-16"
+    else:
+        _refuse_binary(raw, name)
+        try:
+            text, encoding = raw.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            text, encoding = _decode_legacy(raw, name)
+    return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
+
+
+def _refuse_binary(raw: bytes, name: str) -> None:
+    for signature, what in _BINARY_SIGNATURES.items():
+        if raw.startswith(signature):
+            raise UserError(f"{name}: this is {what}, not text")
+    head = raw[:65536]
+    controls = sum(head.count(bytes([b])) for b in (*range(0, 9), 11, 12, *range(14, 32)))
+    if b"\x00" in head or (head and controls / len(head) > 0.05):
+        raise UserError(f"{name}: this looks like a binary file, not text")
+
+
+def _decode_legacy(raw: bytes, name: str) -> tuple[str, str]:
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw, cp_isolation=LEGACY_ENCODINGS).best()
+    if best is None:
+        raise UserError(f"{name}: cannot tell the text encoding; save the file as UTF-8")
+    return str(best), best.encoding
+
+
+def _csv_text_column(text: str, name: str) -> str:
+    rows = csv.DictReader(io.StringIO(text))
+    columns = {(c or "").strip().lower(): c for c in rows.fieldnames or []}
+    if "text" not in columns:
+        found = ", ".join(c for c in rows.fieldnames or [] if c) or "none"
+        raise UserError(f"{name}: a CSV corpus needs a 'text' column (found: {found})")
+    column = columns["text"]
+    try:
+        return "\n".join(row[column] for row in rows if row[column])
+    except csv.Error as error:
+        raise UserError(f"{name}: malformed CSV ({error})") from None

@@ -1,0 +1,199 @@
+"""The language model: embedding → stacked LSTM/GRU → linear decoder over the vocabulary.
+
+One module, two ways of running the recurrence over the *same* parameters:
+
+- ``implementation="fused"``: ``nn.LSTM`` / ``nn.GRU`` (cuDNN on a GPU, oneDNN on a CPU) — fast
+  for training on whole windows;
+- ``implementation="scratch"``: the hand-written steps of ``cells.py``, one time step at a time —
+  slow, but every gate is visible and it proves the cells right.
+
+Both read ``self.rnn``'s weights (``weight_ih_l0`` …), so a checkpoint trained one way loads the
+other way and gives the same logits. Batch-1 sampling always steps through the cell path
+(:meth:`step`): calling ``nn.LSTM`` once per character costs ~5× more in per-call overhead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+import safetensors.torch
+import torch
+from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
+from torch import Tensor, nn
+
+from .cells import gru_step, lstm_step
+from .errors import UserError
+from .tokenizers import Tokenizer, tokenizer_from_config
+
+CELLS = ("lstm", "gru")
+IMPLEMENTATIONS = ("fused", "scratch")
+WEIGHTS_FILE = "model.safetensors"
+
+# LSTM state is (h, c), GRU state is h; each (layers, batch, hidden) as torch's modules use.
+State = Union[tuple[Tensor, Tensor], Tensor]
+
+
+class RNNLanguageModel(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="rnn-demo",
+    tags=["rnn", "text-generation", "char-rnn"],
+    pipeline_tag="text-generation",
+    license="mit",
+):
+    def __init__(
+        self,
+        tokenizer: dict,
+        cell: str = "lstm",
+        embedding_size: int = 64,
+        hidden_size: int = 384,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        tie_weights: bool = False,
+        implementation: str = "fused",
+    ) -> None:
+        super().__init__()
+        if cell not in CELLS:
+            raise UserError(f"unknown cell {cell!r}: choose one of {', '.join(CELLS)}")
+        if implementation not in IMPLEMENTATIONS:
+            raise UserError(f"unknown implementation {implementation!r}: choose fused or scratch")
+        if tie_weights and embedding_size != hidden_size:
+            raise UserError("tied weights need embedding size == hidden size")
+        self.tokenizer: Tokenizer = tokenizer_from_config(tokenizer)
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.implementation = implementation
+        vocab_size = self.tokenizer.vocab_size
+
+        self.embedding = nn.Embedding(vocab_size, embedding_size)
+        rnn_class = nn.LSTM if cell == "lstm" else nn.GRU
+        self.rnn = rnn_class(
+            embedding_size,
+            hidden_size,
+            num_layers,
+            dropout=dropout if num_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.decoder = nn.Linear(hidden_size, vocab_size)
+        if tie_weights:
+            self.decoder.weight = self.embedding.weight
+
+    # ----- state -----------------------------------------------------------------------------
+
+    def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> State:
+        zeros = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=device)
+        return (zeros, zeros.clone()) if self.cell == "lstm" else zeros
+
+    @staticmethod
+    def detach_state(state: State) -> State:
+        """Cut the graph between training windows (truncated backpropagation through time)."""
+        if isinstance(state, tuple):
+            return tuple(s.detach() for s in state)
+        return state.detach()
+
+    # ----- running the recurrence ------------------------------------------------------------
+
+    def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """``ids`` (batch, time) → logits (batch, time, vocab) and the state after the last step."""
+        if state is None:
+            state = self.initial_state(ids.shape[0], ids.device)
+        x = self.dropout(self.embedding(ids))
+        if self.implementation == "fused":
+            output, state = self.rnn(x, state)
+        else:
+            output, state = self._scratch_layers(x, state)
+        return self.decoder(self.dropout(output)), state
+
+    def _layer_weights(self, layer: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        return tuple(getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+    def _scratch_layers(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """What ``nn.LSTM``/``nn.GRU`` do, written out: each layer steps its cell over time."""
+        final_h, final_c = [], []
+        for layer in range(self.num_layers):
+            weights = self._layer_weights(layer)
+            if self.cell == "lstm":
+                h, c = state[0][layer], state[1][layer]
+            else:
+                h = state[layer]
+            outputs = []
+            for t in range(x.shape[1]):
+                if self.cell == "lstm":
+                    h, c = lstm_step(x[:, t], (h, c), *weights)
+                else:
+                    h = gru_step(x[:, t], h, *weights)
+                outputs.append(h)
+            final_h.append(h)
+            if self.cell == "lstm":
+                final_c.append(c)
+            x = torch.stack(outputs, dim=1)
+            if layer < self.num_layers - 1:  # nn.LSTM's dropout: between layers, not after the last
+                x = nn.functional.dropout(x, self.rnn.dropout, self.training)
+        h_n = torch.stack(final_h)
+        return x, ((h_n, torch.stack(final_c)) if self.cell == "lstm" else h_n)
+
+    @torch.no_grad()
+    def step(self, token: Tensor, state: State) -> tuple[Tensor, State]:
+        """One token in (batch,), next-token logits (batch, vocab) out — the fast sampling path."""
+        x = self.embedding(token)
+        hs, cs = [], []
+        for layer in range(self.num_layers):
+            weights = self._layer_weights(layer)
+            if self.cell == "lstm":
+                h, c = lstm_step(x, (state[0][layer], state[1][layer]), *weights)
+                cs.append(c)
+            else:
+                h = gru_step(x, state[layer], *weights)
+            hs.append(h)
+            x = h
+        new_state = (torch.stack(hs), torch.stack(cs)) if self.cell == "lstm" else torch.stack(hs)
+        return self.decoder(x), new_state
+
+    # ----- describing itself -----------------------------------------------------------------
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def architecture(self) -> dict:
+        """The JSON-able ``__init__`` arguments, as written to ``config.json``."""
+        return dict(self._hub_mixin_config)
+
+    # ----- loading: safetensors only ---------------------------------------------------------
+
+    @classmethod
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None,
+        cache_dir: str | Path | None,
+        force_download: bool,
+        local_files_only: bool,
+        token: str | bool | None,
+        map_location: str = "cpu",
+        strict: bool = True,
+        **model_kwargs,
+    ) -> "RNNLanguageModel":
+        """Load ``model.safetensors`` — never a pickled ``.bin``/``.pt`` file, which could run code."""
+        if os.path.isdir(model_id):
+            weights = os.path.join(model_id, WEIGHTS_FILE)
+            if not os.path.isfile(weights):
+                raise UserError(f"{model_id}: no {WEIGHTS_FILE} (only safetensors checkpoints are loaded)")
+        else:
+            weights = hf_hub_download(
+                repo_id=model_id,
+                filename=WEIGHTS_FILE,
+                revision=revision,
+                cache_dir=cache_dir,
+                force_download=force_download,
+                token=token,
+                local_files_only=local_files_only,
+            )
+        model = cls(**model_kwargs)
+        safetensors.torch.load_model(model, weights, strict=strict, device=map_location)
+        return model.eval()

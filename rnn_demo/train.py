@@ -1,0 +1,337 @@
+"""The training loop: one generator of progress events, consumed alike by the CLI, the app and tests.
+
+Truncated BPTT over contiguous windows, Adam, gradient-norm clipping, periodic validation that
+keeps the best weights. It stops at a time budget, a step budget, or as soon as its consumer stops
+iterating (``close()``, a cancelled request, a closed browser tab): the ``finally`` block then
+leaves the model holding its best weights, ready to sample or save.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields, replace
+
+import torch
+from torch.nn import functional as F
+
+from . import checkpoint
+from .batches import Dataset, batchify, fit_batch_size, prepare_dataset, window
+from .card import model_card
+from .devices import autocast, describe, pick_device, set_cpu_threads
+from .errors import UserError
+from .evaluate import Evaluation, evaluate
+from .generate import generate_text
+from .model import RNNLanguageModel
+from .tokenizers import DEFAULT_MAX_VOCAB
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run. The defaults are the ones that learned fastest in 60 s on 2 CPU
+    cores (bench/time_to_quality.py; the sweep is in bench/RESULTS.md)."""
+
+    cell: str = "lstm"
+    tokenizer: str = "char"
+    lang: str = "en"
+    embedding_size: int = 64
+    hidden_size: int = 384
+    num_layers: int = 1
+    dropout: float = 0.0
+    tie_weights: bool = False
+    implementation: str = "fused"
+    seq_len: int = 64
+    batch_size: int = 64
+    lr: float = 5e-3
+    clip: float = 1.0
+    val_fraction: float = 0.1
+    min_freq: int | None = None
+    max_vocab: int = DEFAULT_MAX_VOCAB
+    seconds: float | None = 60.0
+    steps: int | None = None
+    eval_every: float | None = None  # between validations: steps under a step budget, else seconds
+    eval_tokens: int = 32_768  # periodic validations read this much; the final one reads all
+    sample_length: int = 0  # > 0: a sample of this many tokens at each validation
+    device: str = "auto"
+    threads: int | None = None
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.seconds is None and self.steps is None:
+            raise UserError("give a time budget (seconds) or a step budget (steps)")
+        if self.seconds is not None and self.seconds <= 0:
+            raise UserError(f"time budget must be positive, got {self.seconds}")
+        if self.steps is not None and self.steps <= 0:
+            raise UserError(f"step budget must be positive, got {self.steps}")
+        if self.lr <= 0 or not math.isfinite(self.lr):
+            raise UserError(f"learning rate must be positive, got {self.lr}")
+        if not 0 <= self.dropout < 1:
+            raise UserError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("hidden_size", "embedding_size", "num_layers"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name.replace('_', ' ')} must be ≥ 1")
+
+
+@dataclass
+class Progress:
+    """One report from the loop: after every step, and with ``val_loss`` after a validation."""
+
+    step: int
+    tokens: int
+    epoch: float
+    train_loss: float
+    tokens_per_second: float
+    elapsed: float
+    remaining: float | None
+    device: str
+    val_loss: float | None = None
+    best_val_loss: float | None = None
+    sample: str | None = None
+    done: bool = False
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _Position:
+    """Where training stands; saved with the trainer state so a resumed run continues exactly."""
+
+    step: int = 0
+    tokens: int = 0
+    epoch: int = 0
+    window: int = 0
+    elapsed: float = 0.0
+    best_val_loss: float = math.inf
+    history: list = field(default_factory=list)
+
+
+class Trainer:
+    """Holds the model, optimizer and data of one run; :meth:`run` trains and reports."""
+
+    def __init__(self, text: str, config: TrainConfig, *, source: dict | None = None, resume: str | None = None) -> None:
+        config.check()
+        saved = checkpoint.load_trainer_state(resume) if resume else None
+        if saved:
+            # The run's own settings come back; only the budget, device and threads may change.
+            keep = {f.name: getattr(config, f.name) for f in fields(config) if f.name in ("seconds", "steps", "device", "threads")}
+            config = replace(TrainConfig(**saved[0]["config"]), **keep)
+        self.config = config
+        self.source = source or {}
+        self.device = pick_device(config.device)
+        if self.device.type == "cpu":
+            set_cpu_threads(config.threads)
+        torch.manual_seed(config.seed)
+
+        existing = checkpoint.load_model(resume).tokenizer if resume else None
+        self.data: Dataset = prepare_dataset(
+            text,
+            config.tokenizer,
+            lang=config.lang,
+            val_fraction=config.val_fraction,
+            min_freq=config.min_freq,
+            max_vocab=config.max_vocab,
+            existing=existing,
+        )
+        if self.data.val_ids.numel() < 2:
+            raise UserError("the validation part is too short: upload more text or raise the validation fraction")
+        self.batch_size = fit_batch_size(self.data.train_ids.numel(), config.seq_len, config.batch_size)
+        self.train_rows = batchify(self.data.train_ids, self.batch_size).to(self.device)
+        self.windows_per_epoch = math.ceil((self.train_rows.shape[1] - 1) / config.seq_len)
+
+        self.model = RNNLanguageModel(
+            self.data.tokenizer.to_config(),
+            cell=config.cell,
+            embedding_size=config.embedding_size,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            dropout=config.dropout,
+            tie_weights=config.tie_weights,
+            implementation=config.implementation,
+        ).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.position = _Position()
+        self.state = None
+        self.best_weights: dict[str, torch.Tensor] | None = None
+        self.final: Evaluation | None = None
+        self.last_train_loss: float | None = None
+        if saved:
+            self._restore(*saved)
+
+    # ----- the loop --------------------------------------------------------------------------
+
+    def run(self) -> Iterator[Progress]:
+        config, model, pos = self.config, self.model, self.position
+        device_name = describe(self.device)
+        began = time.perf_counter() - pos.elapsed
+        train_time, session_tokens, recent = 1e-9, 0, []
+        next_eval = self._eval_interval()
+        finished = False
+        try:
+            while not self._budget_spent():
+                t0 = time.perf_counter()
+                loss, tokens = self._train_step()
+                train_time += time.perf_counter() - t0
+                session_tokens += tokens
+                recent = (recent + [loss])[-20:]
+                self.last_train_loss = sum(recent) / len(recent)
+                pos.elapsed = time.perf_counter() - began
+                progress = self._progress(loss, session_tokens / train_time, device_name)
+                clock = pos.step if config.steps is not None else pos.elapsed
+                if clock >= next_eval and not self._budget_spent():
+                    self._validate(progress)
+                    next_eval += self._eval_interval()
+                    pos.elapsed = time.perf_counter() - began
+                yield progress
+            finished = True
+            last = self._progress(self.last_train_loss, session_tokens / train_time, device_name)
+            self._validate(last)
+            self._use_best_weights()
+            self.final = evaluate(model, self.data.val_ids)
+            last.val_loss, last.done, last.remaining = self.final.loss, True, 0.0
+            last.elapsed = pos.elapsed = time.perf_counter() - began
+            yield last
+        finally:
+            if not finished:  # stopped by the consumer: keep whichever weights validate better
+                self._validate(None)
+                self._use_best_weights()
+            model.eval()
+
+    def _eval_interval(self) -> float:
+        """Steps (step budgets) or seconds (time budgets) between validations: ~8 per run."""
+        c = self.config
+        if c.eval_every:
+            return c.eval_every
+        if c.steps is not None:
+            return max(1, c.steps // 8)
+        return max(2.0, c.seconds / 8)
+
+    def _train_step(self) -> tuple[float, int]:
+        config, model, pos = self.config, self.model, self.position
+        if pos.window >= self.windows_per_epoch:
+            pos.epoch, pos.window, self.state = pos.epoch + 1, 0, None
+        inputs, targets = window(self.train_rows, pos.window * config.seq_len, config.seq_len)
+        model.train()
+        with autocast(self.device):
+            logits, state = model(inputs, self.state)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+        self.optimizer.step()
+        self.state = model.detach_state(state)
+        value = loss.item()
+        if not math.isfinite(value):
+            self._use_best_weights()
+            raise UserError(
+                f"training diverged at step {pos.step + 1} (loss {value}); lower the learning rate "
+                f"(now {config.lr:g}) or the gradient clip"
+            )
+        pos.step, pos.window, pos.tokens = pos.step + 1, pos.window + 1, pos.tokens + targets.numel()
+        return value, targets.numel()
+
+    def _budget_spent(self) -> bool:
+        c, pos = self.config, self.position
+        return (c.steps is not None and pos.step >= c.steps) or (c.seconds is not None and pos.elapsed >= c.seconds)
+
+    def _progress(self, loss: float, tokens_per_second: float, device_name: str) -> Progress:
+        c, pos = self.config, self.position
+        remaining = []
+        if c.seconds is not None:
+            remaining.append(max(0.0, c.seconds - pos.elapsed))
+        if c.steps is not None and pos.step:
+            remaining.append((c.steps - pos.step) * pos.elapsed / pos.step)
+        progress = Progress(
+            step=pos.step,
+            tokens=pos.tokens,
+            epoch=pos.epoch + pos.window / self.windows_per_epoch,
+            train_loss=loss,
+            tokens_per_second=tokens_per_second,
+            elapsed=pos.elapsed,
+            remaining=min(remaining) if remaining else None,
+            device=device_name,
+            best_val_loss=pos.best_val_loss if math.isfinite(pos.best_val_loss) else None,
+        )
+        return progress
+
+    def _validate(self, progress: Progress | None) -> None:
+        """Validate on the first ``eval_tokens`` of the validation split; keep the best weights."""
+        pos = self.position
+        result = evaluate(self.model, self.data.val_ids, self.config.eval_tokens)
+        if result.loss < pos.best_val_loss:
+            pos.best_val_loss = result.loss
+            self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        pos.history.append({"step": pos.step, "tokens": pos.tokens, "val_loss": result.loss})
+        if progress is not None:
+            progress.val_loss, progress.best_val_loss = result.loss, pos.best_val_loss
+            if self.config.sample_length:
+                progress.sample = generate_text(self.model, length=self.config.sample_length, temperature=0.8, seed=pos.step)
+
+    def _use_best_weights(self) -> None:
+        if self.best_weights is not None:
+            self.model.load_state_dict(self.best_weights)
+
+    # ----- results, saving and resuming ------------------------------------------------------
+
+    def summary(self) -> dict:
+        c, pos = self.config, self.position
+        return {
+            "cell": c.cell,
+            "tokenizer": c.tokenizer,
+            "vocab_size": self.data.tokenizer.vocab_size,
+            "parameters": self.model.parameter_count,
+            "steps": pos.step,
+            "tokens": pos.tokens,
+            "epochs": pos.epoch + pos.window / self.windows_per_epoch,
+            "seconds": pos.elapsed,
+            "tokens_per_second": pos.tokens / pos.elapsed if pos.elapsed else 0.0,
+            "train_loss": self.last_train_loss,
+            "val_loss": self.final.loss if self.final else (pos.best_val_loss if math.isfinite(pos.best_val_loss) else None),
+            "best_val_loss": pos.best_val_loss if math.isfinite(pos.best_val_loss) else None,
+            "batch_size": self.batch_size,
+            "device": describe(self.device),
+            "config": asdict(c),
+            "source": self.source,
+        }
+
+    def save(self, folder: str, *, command: str | None = None) -> str:
+        """Write the checkpoint (best weights) and the trainer state (latest weights) to ``folder``."""
+        summary = self.summary()
+        latest = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self._use_best_weights()
+        samples = {t: generate_text(self.model, length=400, temperature=t, seed=1) for t in (0.5, 0.8, 1.0)}
+        checkpoint.save_model(self.model, folder, model_card(self.model, summary, samples, command))
+        self.model.load_state_dict(latest)
+        tensors = {f"model.{k}": v for k, v in latest.items()}
+        tensors.update({f"best.{k}": v for k, v in (self.best_weights or {}).items()})
+        for index, param_state in self.optimizer.state_dict()["state"].items():
+            tensors.update({f"optim.{index}.{name}": value for name, value in param_state.items()})
+        tensors["rng"] = torch.get_rng_state()
+        if self.state is not None:
+            hidden = self.state if isinstance(self.state, tuple) else (self.state,)
+            tensors.update({f"hidden.{i}": h for i, h in enumerate(hidden)})
+        info = {
+            "config": asdict(self.config),
+            "position": asdict(self.position),
+            "param_groups": self.optimizer.state_dict()["param_groups"],
+        }
+        checkpoint.save_trainer_state(folder, info, tensors)
+        return str(folder)
+
+    def _restore(self, info: dict, tensors: dict[str, torch.Tensor]) -> None:
+        def group(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        self.model.load_state_dict({k: v.to(self.device) for k, v in group("model.").items()})
+        best = group("best.")
+        self.best_weights = {k: v.to(self.device) for k, v in best.items()} or None
+        optim_state: dict[int, dict] = {}
+        for key, value in group("optim.").items():
+            index, name = key.split(".", 1)
+            optim_state.setdefault(int(index), {})[name] = value
+        self.optimizer.load_state_dict({"state": optim_state, "param_groups": info["param_groups"]})
+        self.position = _Position(**info["position"])
+        torch.set_rng_state(tensors["rng"])
+        hidden = [group("hidden.")[str(i)].to(self.device) for i in range(len(group("hidden.")))]
+        self.state = (tuple(hidden) if len(hidden) == 2 else hidden[0]) if hidden else None
