@@ -1,0 +1,135 @@
+"""Character and word (spaCy) tokenizers: exact round trips, vocabulary rules, spaCy loaded only on demand."""
+
+import subprocess
+import textwrap
+
+import pytest
+import torch
+
+from rnn_demo.errors import UserError
+from rnn_demo.tokenizers import UNK, CharTokenizer, WordTokenizer, fit_tokenizer, tokenizer_from_config
+from tests.helpers import PYTHON, python_env
+
+TRICKY = (
+    "  Leading spaces, \"quotes\" and 'apostrophes' -- don't stop!\n"
+    "\n"
+    "\tTabs,\ttrailing spaces   \n"
+    "Numbers: 3.14, 1,000; e-mail me@example.com... (parens) [brackets]?\n"
+    "Unicode: café — naïve “curly” 你好 😀\n"
+    "\n\n"
+    "last line without a newline"
+)
+
+
+def test_char_round_trip_is_exact():
+    tokenizer, ids = fit_tokenizer("char", TRICKY)
+    assert tokenizer.decode(ids) == TRICKY
+    assert tokenizer.decode(tokenizer.encode(TRICKY)) == TRICKY
+    assert set(tokenizer.vocab[1:]) == set(TRICKY)  # min_freq 1: every character
+    assert ids.dtype == torch.long and ids.numel() == len(TRICKY)
+
+
+def test_char_unknowns_become_unk_and_are_listed():
+    tokenizer, _ = fit_tokenizer("char", "abc abc")
+    assert tokenizer.encode("abxd").tolist() == [tokenizer.index["a"], tokenizer.index["b"], 0, 0]
+    assert tokenizer.unknown_pieces("abxdx") == ["x", "d"]
+
+
+def test_word_round_trip_is_exact():
+    tokenizer, ids = fit_tokenizer("word", TRICKY, min_freq=1)
+    assert tokenizer.decode(ids) == TRICKY
+    assert tokenizer.decode(tokenizer.encode(TRICKY)) == TRICKY
+    assert 0 not in ids.tolist()
+
+
+def test_word_pieces_keep_their_trailing_whitespace():
+    tokenizer = WordTokenizer([UNK])
+    assert tokenizer.pieces("Hello, world.\nBye now") == ["Hello", ", ", "world", ".", "\n", "Bye ", "now"]
+
+
+def test_word_tokenizer_handles_a_long_text_line_by_line():
+    text = "The quick brown fox jumps over the lazy dog. Again!\n" * 25_000  # over spaCy's 1M-char limit
+    tokenizer, ids = fit_tokenizer("word", text)
+    assert len(text) > 1_000_000
+    assert tokenizer.decode(ids) == text
+
+
+@pytest.mark.parametrize(
+    "lang, text",
+    [("zh", "我爱自然语言处理。今天天气很好！\n我们去公园吧。"), ("xx", "Привет, мир! Ça va? Γειά σου κόσμε.\nHello again.")],
+)
+def test_other_spacy_languages_round_trip(lang, text):
+    tokenizer, ids = fit_tokenizer("word", text, lang=lang, min_freq=1)
+    assert tokenizer.lang == lang
+    assert tokenizer.decode(ids) == text
+    assert len(tokenizer.pieces(text)) > 5  # actually segmented, not one piece per line
+    restored = tokenizer_from_config(tokenizer.to_config())
+    assert restored.lang == lang and restored.decode(restored.encode(text)) == text
+
+
+def test_unknown_language_is_a_user_error():
+    with pytest.raises(UserError, match="spaCy cannot tokenize language 'qq'"):
+        fit_tokenizer("word", "some text here", lang="qq")
+
+
+def test_word_min_freq_defaults_to_two():
+    text = "the cat sat on the mat . the cat ran ."
+    tokenizer, ids = fit_tokenizer("word", text)
+    assert tokenizer.vocab == [UNK, "the ", "cat "]  # every other piece is seen once
+    assert tokenizer.decode(ids) == f"the cat {UNK * 2}the {UNK * 2}the cat {UNK * 2}"
+    assert tokenizer.unknown_pieces("the dog sat") == ["dog ", "sat"]
+    everything, _ = fit_tokenizer("word", text, min_freq=1)
+    assert "sat " in everything.vocab
+
+
+def test_max_vocab_caps_the_vocabulary_keeping_the_most_frequent():
+    text = "a" * 50 + "b" * 40 + "c" * 30 + "d" * 20 + "e" * 10
+    tokenizer, ids = fit_tokenizer("char", text, max_vocab=4)
+    assert tokenizer.vocab == [UNK, "a", "b", "c"]
+    assert tokenizer.vocab_size == 4
+    assert (ids == 0).sum().item() == 30  # every d and e
+    with pytest.raises(UserError, match="max_vocab must be at least 2"):
+        fit_tokenizer("char", text, max_vocab=1)
+
+
+def test_vocabulary_order_is_deterministic():
+    text = "banana bandana"
+    assert fit_tokenizer("char", text)[0].vocab == fit_tokenizer("char", text)[0].vocab == [UNK, "a", "n", "b", " ", "d"]
+
+
+def test_unknown_tokenizer_kind_is_a_user_error():
+    with pytest.raises(UserError, match="unknown tokenizer 'bpe'"):
+        fit_tokenizer("bpe", "text")
+    with pytest.raises(UserError, match="unknown tokenizer type 'bpe'"):
+        tokenizer_from_config({"type": "bpe", "vocab": [UNK]})
+    with pytest.raises(UserError, match="must start with <unk>"):
+        CharTokenizer(["a", "b"])
+
+
+def test_config_round_trip():
+    char, _ = fit_tokenizer("char", TRICKY)
+    restored = tokenizer_from_config(char.to_config())
+    assert isinstance(restored, CharTokenizer) and restored.vocab == char.vocab
+
+
+def test_spacy_and_gradio_are_not_imported_for_char_level_work(tmp_path):
+    """Char-level training, saving, loading and sampling never import spaCy (slow) or gradio."""
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import rnn_demo.cli, rnn_demo.catalog, rnn_demo.hub, rnn_demo.data
+        from rnn_demo import checkpoint
+        from rnn_demo.generate import generate_text
+        from rnn_demo.train import TrainConfig, Trainer
+        config = TrainConfig(embedding_size=8, hidden_size=16, seq_len=16, batch_size=4, seconds=None, steps=3, device="cpu", threads=1)
+        trainer = Trainer("hello world, hello there. " * 200, config)
+        for _ in trainer.run():
+            pass
+        trainer.save({str(tmp_path / "ck")!r})
+        generate_text(checkpoint.load_model({str(tmp_path / "ck")!r}), length=20, seed=0)
+        print(sorted(m for m in ("spacy", "gradio", "thinc") if m in sys.modules))
+        """
+    )
+    result = subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, env=python_env(), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
