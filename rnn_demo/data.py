@@ -49,7 +49,7 @@ def read_corpus(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Corpus:
         raise UserError(f"{path.name}: unsupported file type {path.suffix or '(none)'}; use {', '.join(SUFFIXES)}")
     size = path.stat().st_size
     if size > max_bytes:
-        raise UserError(f"{path.name}: {size / 2**20:.1f} MB is over the {max_bytes / 2**20:.0f} MB limit")
+        raise UserError(f"{path.name}: {_human_size(size)} is over the {_human_size(max_bytes)} limit")
     raw = path.read_bytes()
     text, encoding = decode_bytes(raw, path.name)
     if path.suffix.lower() == ".csv":
@@ -57,6 +57,12 @@ def read_corpus(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Corpus:
     if not text.strip():
         raise UserError(f"{path.name}: the file is empty" if not raw else f"{path.name}: the file holds only whitespace")
     return Corpus(text=text, encoding=encoding, name=path.name, size_bytes=size)
+
+
+def _human_size(n: int) -> str:
+    if n >= 2**20:
+        return f"{n / 2**20:.1f} MB"
+    return f"{n / 2**10:.1f} KB" if n >= 2**10 else f"{n} bytes"
 
 
 def decode_bytes(raw: bytes, name: str = "corpus") -> tuple[str, str]:
@@ -87,7 +93,9 @@ def _refuse_binary(raw: bytes, name: str) -> None:
 def _decode_legacy(raw: bytes, name: str) -> tuple[str, str]:
     from charset_normalizer import from_bytes
 
-    best = from_bytes(raw, cp_isolation=LEGACY_ENCODINGS).best()
+    # Take the least garbled decoding however garbled: the default threshold (0.2) gives up on
+    # short files dense with accented letters, such as a small CP1252 CSV saved by Excel.
+    best = from_bytes(raw, cp_isolation=LEGACY_ENCODINGS, threshold=1.0).best()
     if best is None:
         raise UserError(f"{name}: cannot tell the text encoding; save the file as UTF-8")
     return str(best), best.encoding
@@ -101,6 +109,9 @@ def _csv_text_column(text: str, name: str) -> str:
         raise UserError(f"{name}: a CSV corpus needs a 'text' column (found: {found})")
     column = columns["text"]
     try:
-        return "\n".join(row[column] for row in rows if row[column])
+        text = "\n".join(row[column] for row in rows if row[column])
     except csv.Error as error:
         raise UserError(f"{name}: malformed CSV ({error})") from None
+    if not text.strip():
+        raise UserError(f"{name}: the 'text' column is empty")
+    return text
