@@ -26,6 +26,8 @@ from .generate import generate_text
 from .model import RNNLanguageModel
 from .tokenizers import DEFAULT_MAX_VOCAB
 
+MAX_LR = 10.0
+
 
 @dataclass
 class TrainConfig:
@@ -64,8 +66,14 @@ class TrainConfig:
             raise UserError(f"time budget must be positive, got {self.seconds}")
         if self.steps is not None and self.steps <= 0:
             raise UserError(f"step budget must be positive, got {self.steps}")
-        if self.lr <= 0 or not math.isfinite(self.lr):
-            raise UserError(f"learning rate must be positive, got {self.lr}")
+        if not 0 < self.lr <= MAX_LR:  # far above MAX_LR, Adam's step overflows float32 and crashes
+            raise UserError(f"learning rate must be in (0, {MAX_LR:g}], got {self.lr}")
+        if not self.clip > 0:
+            raise UserError(f"gradient clip must be positive, got {self.clip}")
+        if self.threads is not None and self.threads < 1:
+            raise UserError(f"threads must be ≥ 1, got {self.threads}")
+        if self.eval_every is not None and not self.eval_every > 0:
+            raise UserError(f"eval_every must be positive, got {self.eval_every}")
         if not 0 <= self.dropout < 1:
             raise UserError(f"dropout must be in [0, 1), got {self.dropout}")
         for name in ("hidden_size", "embedding_size", "num_layers"):
@@ -122,7 +130,6 @@ class Trainer:
         self.device = pick_device(config.device)
         if self.device.type == "cpu":
             set_cpu_threads(config.threads)
-        torch.manual_seed(config.seed)
 
         existing = checkpoint.load_model(resume).tokenizer if resume else None
         self.data: Dataset = prepare_dataset(
@@ -140,20 +147,26 @@ class Trainer:
         self.train_rows = batchify(self.data.train_ids, self.batch_size).to(self.device)
         self.windows_per_epoch = math.ceil((self.train_rows.shape[1] - 1) / config.seq_len)
 
-        self.model = RNNLanguageModel(
-            self.data.tokenizer.to_config(),
-            cell=config.cell,
-            embedding_size=config.embedding_size,
-            hidden_size=config.hidden_size,
-            num_layers=config.num_layers,
-            dropout=config.dropout,
-            tie_weights=config.tie_weights,
-            implementation=config.implementation,
-        ).to(self.device)
+        # The run draws its random numbers (initial weights, dropout) from its own CPU generator
+        # state, so nothing else in the process (another session, the app) can change its result.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.model = RNNLanguageModel(
+                self.data.tokenizer.to_config(),
+                cell=config.cell,
+                embedding_size=config.embedding_size,
+                hidden_size=config.hidden_size,
+                num_layers=config.num_layers,
+                dropout=config.dropout,
+                tie_weights=config.tie_weights,
+                implementation=config.implementation,
+            ).to(self.device)
+            self.rng_state = torch.get_rng_state()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.position = _Position()
         self.state = None
         self.best_weights: dict[str, torch.Tensor] | None = None
+        self.latest_weights: dict[str, torch.Tensor] | None = None  # set aside while the model holds the best
         self.final: Evaluation | None = None
         self.last_train_loss: float | None = None
         if saved:
@@ -166,8 +179,11 @@ class Trainer:
         device_name = describe(self.device)
         began = time.perf_counter() - pos.elapsed
         train_time, session_tokens, recent = 1e-9, 0, []
-        next_eval = self._eval_interval()
+        interval = self._eval_interval()
+        clock = pos.step if config.steps is not None else pos.elapsed
+        next_eval = (clock // interval + 1) * interval  # a resumed run keeps its validation schedule
         finished = False
+        self._use_latest_weights()
         try:
             while not self._budget_spent():
                 t0 = time.perf_counter()
@@ -181,7 +197,7 @@ class Trainer:
                 clock = pos.step if config.steps is not None else pos.elapsed
                 if clock >= next_eval and not self._budget_spent():
                     self._validate(progress)
-                    next_eval += self._eval_interval()
+                    next_eval += interval
                     pos.elapsed = time.perf_counter() - began
                 yield progress
             finished = True
@@ -213,11 +229,14 @@ class Trainer:
             pos.epoch, pos.window, self.state = pos.epoch + 1, 0, None
         inputs, targets = window(self.train_rows, pos.window * config.seq_len, config.seq_len)
         model.train()
-        with autocast(self.device):
-            logits, state = model(inputs, self.state)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self.rng_state)
+            with autocast(self.device):
+                logits, state = model(inputs, self.state)
+            loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.rng_state = torch.get_rng_state()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
         self.optimizer.step()
         self.state = model.detach_state(state)
@@ -261,7 +280,7 @@ class Trainer:
         result = evaluate(self.model, self.data.val_ids, self.config.eval_tokens)
         if result.loss < pos.best_val_loss:
             pos.best_val_loss = result.loss
-            self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.best_weights = _clone(self.model.state_dict())
         pos.history.append({"step": pos.step, "tokens": pos.tokens, "val_loss": result.loss})
         if progress is not None:
             progress.val_loss, progress.best_val_loss = result.loss, pos.best_val_loss
@@ -269,8 +288,15 @@ class Trainer:
                 progress.sample = generate_text(self.model, length=self.config.sample_length, temperature=0.8, seed=pos.step)
 
     def _use_best_weights(self) -> None:
-        if self.best_weights is not None:
+        """Load the best-validating weights, setting the latest aside: resuming continues from those."""
+        if self.best_weights is not None and self.latest_weights is None:
+            self.latest_weights = _clone(self.model.state_dict())
             self.model.load_state_dict(self.best_weights)
+
+    def _use_latest_weights(self) -> None:
+        if self.latest_weights is not None:
+            self.model.load_state_dict(self.latest_weights)
+            self.latest_weights = None
 
     # ----- results, saving and resuming ------------------------------------------------------
 
@@ -298,16 +324,18 @@ class Trainer:
     def save(self, folder: str, *, command: str | None = None) -> str:
         """Write the checkpoint (best weights) and the trainer state (latest weights) to ``folder``."""
         summary = self.summary()
-        latest = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        mid_run = self.latest_weights is None  # during a run the model holds the latest weights, after it the best
         self._use_best_weights()
         samples = {t: generate_text(self.model, length=400, temperature=t, seed=1) for t in (0.5, 0.8, 1.0)}
         checkpoint.save_model(self.model, folder, model_card(self.model, summary, samples, command))
-        self.model.load_state_dict(latest)
+        latest = self.latest_weights or _clone(self.model.state_dict())
+        if mid_run:
+            self._use_latest_weights()
         tensors = {f"model.{k}": v for k, v in latest.items()}
         tensors.update({f"best.{k}": v for k, v in (self.best_weights or {}).items()})
         for index, param_state in self.optimizer.state_dict()["state"].items():
             tensors.update({f"optim.{index}.{name}": value for name, value in param_state.items()})
-        tensors["rng"] = torch.get_rng_state()
+        tensors["rng"] = self.rng_state
         if self.state is not None:
             hidden = self.state if isinstance(self.state, tuple) else (self.state,)
             tensors.update({f"hidden.{i}": h for i, h in enumerate(hidden)})
@@ -332,6 +360,11 @@ class Trainer:
             optim_state.setdefault(int(index), {})[name] = value
         self.optimizer.load_state_dict({"state": optim_state, "param_groups": info["param_groups"]})
         self.position = _Position(**info["position"])
-        torch.set_rng_state(tensors["rng"])
+        self.rng_state = tensors["rng"]
         hidden = [group("hidden.")[str(i)].to(self.device) for i in range(len(group("hidden.")))]
         self.state = (tuple(hidden) if len(hidden) == 2 else hidden[0]) if hidden else None
+
+
+def _clone(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A copy of a state dict; tied weights become two tensors, as safetensors requires."""
+    return {k: v.detach().clone() for k, v in state.items()}

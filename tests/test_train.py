@@ -1,0 +1,230 @@
+"""The trainer: it learns, stops when told, survives being closed, refuses divergence, reproduces, resumes."""
+
+import math
+
+import pytest
+import safetensors.torch
+import torch
+
+from rnn_demo import checkpoint
+from rnn_demo.errors import UserError
+from rnn_demo.evaluate import evaluate
+from rnn_demo.generate import generate_text
+from rnn_demo.train import TrainConfig, Trainer
+from tests.helpers import tiny_config
+
+
+def _run(trainer: Trainer) -> list:
+    return list(trainer.run())
+
+
+def _weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _assert_same_tensors(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_loss_falls(corpus_text, cell):
+    trainer = Trainer(corpus_text, tiny_config(cell=cell, steps=40))
+    events = _run(trainer)
+    chance = math.log(trainer.data.tokenizer.vocab_size)
+    assert events[0].train_loss > 0.9 * chance
+    validations = [e.val_loss for e in events if e.val_loss is not None]
+    assert len(validations) >= 5
+    assert validations[-1] < 0.75 * chance and validations[-1] < validations[0] - 0.3
+    assert trainer.summary()["val_loss"] == validations[-1]
+
+
+def test_progress_events_report_what_the_spec_lists(corpus_text):
+    trainer = Trainer(corpus_text, tiny_config(steps=9, eval_every=3))
+    events = _run(trainer)
+    assert [e.step for e in events] == [*range(1, 10), 9]
+    last = events[-1]
+    assert last.done and not any(e.done for e in events[:-1]) and last.remaining == 0.0
+    assert [e.step for e in events[:-1] if e.val_loss is not None] == [3, 6]
+    window = trainer.batch_size * trainer.config.seq_len
+    for e in events[:-1]:
+        assert e.tokens == e.step * window
+        assert e.tokens_per_second > 0 and e.elapsed > 0 and e.remaining is not None and e.remaining >= 0
+        assert e.device == "cpu (1 threads)" and math.isfinite(e.train_loss)
+    assert set(last.as_dict()) >= {"step", "tokens", "train_loss", "val_loss", "tokens_per_second", "elapsed", "remaining", "device"}
+
+
+def test_samples_at_validation_when_asked(corpus_text):
+    events = _run(Trainer(corpus_text, tiny_config(steps=4, eval_every=2, sample_length=30)))
+    samples = [e.sample for e in events if e.sample is not None]
+    assert samples and all(isinstance(s, str) and len(s) >= 30 for s in samples)
+
+
+def test_step_budget_stops(corpus_text):
+    trainer = Trainer(corpus_text, tiny_config(steps=5))
+    _run(trainer)
+    assert trainer.summary()["steps"] == 5 and trainer.position.step == 5
+
+
+def test_time_budget_stops(corpus_text):
+    trainer = Trainer(corpus_text, tiny_config(steps=None, seconds=0.5))
+    events = _run(trainer)
+    assert events[-1].done and events[-1].elapsed >= 0.5
+    assert trainer.summary()["seconds"] >= 0.5 and trainer.position.step == events[-1].step > 0
+
+
+def test_closing_the_generator_keeps_the_best_weights_usable(tmp_path, corpus_text):
+    trainer = Trainer(corpus_text, tiny_config(steps=10_000, eval_every=5))
+    run = trainer.run()
+    for event in run:
+        if event.step == 23:
+            break
+    run.close()  # what a cancelled request or a closed browser tab does
+    assert not trainer.model.training
+    pos = trainer.position
+    assert pos.step == 23 and pos.history[-1]["step"] == 23  # one last validation on the way out
+    assert pos.best_val_loss == min(h["val_loss"] for h in pos.history)
+    _assert_same_tensors(_weights(trainer.model), trainer.best_weights)
+    check = evaluate(trainer.model, trainer.data.val_ids, trainer.config.eval_tokens)
+    assert check.loss == pytest.approx(pos.best_val_loss, abs=1e-6)
+    assert len(generate_text(trainer.model, length=50, seed=0)) == 50
+    trainer.save(str(tmp_path / "stopped"))
+    loaded = checkpoint.load_model(tmp_path / "stopped")
+    _assert_same_tensors(_weights(loaded), trainer.best_weights)
+
+
+def test_closing_before_the_first_step_is_harmless(corpus_text):
+    trainer = Trainer(corpus_text, tiny_config())
+    run = trainer.run()
+    run.close()  # never started: nothing to validate, nothing raised
+    assert trainer.position.step == 0
+
+
+def test_non_finite_loss_stops_with_a_clear_message(corpus_text):
+    trainer = Trainer(corpus_text, tiny_config(steps=20, eval_every=5))
+    run = trainer.run()
+    for event in run:
+        if event.step == 7:
+            break
+    best = {k: v.clone() for k, v in trainer.best_weights.items()}
+    with torch.no_grad():
+        trainer.model.decoder.bias.fill_(float("inf"))
+    with pytest.raises(UserError, match=r"training diverged at step 8 \(loss nan\); lower the learning rate"):
+        next(run)
+    _assert_same_tensors(_weights(trainer.model), best)  # back to the last good weights
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"seconds": None, "steps": None}, "give a time budget"),
+        ({"seconds": 0}, "time budget must be positive"),
+        ({"steps": 0}, "step budget must be positive"),
+        ({"lr": 0}, "learning rate must be"),
+        ({"lr": float("nan")}, "learning rate must be"),
+        ({"lr": 1e38}, "learning rate must be"),
+        ({"clip": 0}, "gradient clip must be positive"),
+        ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
+        ({"hidden_size": 0}, "hidden size must be ≥ 1"),
+        ({"num_layers": 0}, "num layers must be ≥ 1"),
+        ({"threads": 0}, "threads must be ≥ 1"),
+        ({"eval_every": -1}, "eval_every must be positive"),
+        ({"cell": "rnn"}, "unknown cell 'rnn'"),
+        ({"tokenizer": "bpe"}, "unknown tokenizer 'bpe'"),
+        ({"device": "tpu"}, "unknown device 'tpu'"),
+        ({"val_fraction": 0.7}, "validation fraction must be between 0 and 0.5"),
+        ({"seq_len": 1}, "sequence length must be ≥ 2"),
+    ],
+)
+def test_bad_settings_are_user_errors(corpus_text, bad, message):
+    with pytest.raises(UserError, match=message):
+        Trainer(corpus_text[:5000], tiny_config(**bad))
+
+
+def test_same_seed_same_weights_different_seed_different_weights(corpus_text):
+    config = tiny_config(steps=12, dropout=0.2, num_layers=2)
+    first, second, other = Trainer(corpus_text, config), Trainer(corpus_text, config), Trainer(corpus_text, tiny_config(steps=12, dropout=0.2, num_layers=2, seed=1))
+    for trainer in (first, second, other):
+        _run(trainer)
+    _assert_same_tensors(_weights(first.model), _weights(second.model))
+    assert first.summary()["val_loss"] == second.summary()["val_loss"]
+    assert not torch.equal(first.model.decoder.weight, other.model.decoder.weight)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_fused_and_scratch_train_alike(corpus_text, cell):
+    fused = Trainer(corpus_text, tiny_config(cell=cell, steps=3, seq_len=16))
+    scratch = Trainer(corpus_text, tiny_config(cell=cell, steps=3, seq_len=16, implementation="scratch"))
+    _run(fused), _run(scratch)
+    for name, value in _weights(fused.model).items():
+        torch.testing.assert_close(_weights(scratch.model)[name], value, atol=1e-4, rtol=1e-4)
+
+
+def test_resume_equals_an_uninterrupted_run_bit_for_bit(tmp_path, corpus_text):
+    """Weights, optimizer, data position, hidden state, RNG (dropout) and best weights all come back."""
+    config = tiny_config(steps=24, eval_every=5, dropout=0.2, num_layers=2)
+    whole = Trainer(corpus_text, config)
+    _run(whole)
+    whole.save(str(tmp_path / "whole"))
+
+    half = Trainer(corpus_text, tiny_config(steps=12, eval_every=5, dropout=0.2, num_layers=2))
+    _run(half)
+    half.save(str(tmp_path / "resumed"))
+    resumed = Trainer(corpus_text, TrainConfig(steps=24, seconds=None, threads=1), resume=str(tmp_path / "resumed"))
+    assert resumed.config.hidden_size == 32 and resumed.config.dropout == 0.2  # the run's own settings
+    assert resumed.position.step == 12
+    events = _run(resumed)
+    assert events[0].step == 13 and events[-1].step == 24
+    resumed.save(str(tmp_path / "resumed"))
+    # The training trajectory (latest weights, optimizer moments, data position, hidden state, RNG)
+    # is the same; the best weights may differ only because stopping at step 12 validated there too.
+    whole_state, resumed_state = (
+        {k: v for k, v in safetensors.torch.load_file(tmp_path / name / checkpoint.STATE_TENSORS).items() if not k.startswith("best.")}
+        for name in ("whole", "resumed")
+    )
+    assert any(k.startswith("optim.") for k in whole_state) and any(k.startswith("hidden.") for k in whole_state)
+    _assert_same_tensors(whole_state, resumed_state)
+    assert [h["step"] for h in whole.position.history] == [5, 10, 15, 20, 24]
+    assert [h["step"] for h in resumed.position.history] == [5, 10, 12, 15, 20, 24]
+    for a, b in zip(whole.position.history, resumed.position.history[:2] + resumed.position.history[3:]):
+        assert a == b
+    assert (whole.position.tokens, whole.position.epoch, whole.position.window) == (
+        resumed.position.tokens, resumed.position.epoch, resumed.position.window
+    )
+
+
+def test_saving_mid_run_and_after_keeps_training_on_the_latest_weights(tmp_path, corpus_text):
+    """Saving swaps the best weights in for the checkpoint, then back: training is unaffected."""
+    config = tiny_config(steps=15, eval_every=4)
+    plain, saving = Trainer(corpus_text, config), Trainer(corpus_text, config)
+    _run(plain)
+    for event in saving.run():
+        if event.step % 4 == 2:
+            saving.save(str(tmp_path / "mid"))
+    _assert_same_tensors(_weights(saving.model), _weights(plain.model))  # both hold their best now
+    _assert_same_tensors(saving.latest_weights, plain.latest_weights)
+    saving.save(str(tmp_path / "after"))
+    _assert_same_tensors(_weights(saving.model), _weights(plain.model))
+    loaded = checkpoint.load_model(tmp_path / "after")
+    _assert_same_tensors(_weights(loaded), plain.best_weights)
+
+
+def test_tied_weights_train_save_and_resume(tmp_path, corpus_text):
+    config = tiny_config(steps=6, embedding_size=32, hidden_size=32, tie_weights=True)
+    trainer = Trainer(corpus_text, config)
+    _run(trainer)
+    trainer.save(str(tmp_path / "tied"))
+    assert checkpoint.load_model(tmp_path / "tied").decoder.weight is not None
+    resumed = Trainer(corpus_text, TrainConfig(steps=8, seconds=None, threads=1), resume=str(tmp_path / "tied"))
+    assert resumed.model.decoder.weight is resumed.model.embedding.weight
+    assert _run(resumed)[-1].step == 8
+
+
+def test_resume_from_a_folder_without_trainer_state(tmp_path, corpus_text, checkpoint):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (bare / name).write_bytes((checkpoint / name).read_bytes())
+    with pytest.raises(UserError, match="no trainer state to resume from"):
+        Trainer(corpus_text, tiny_config(), resume=str(bare))
