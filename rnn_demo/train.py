@@ -111,6 +111,7 @@ class _Position:
     epoch: int = 0
     window: int = 0
     elapsed: float = 0.0
+    train_seconds: float = 0.0  # elapsed minus validation, sampling and saving: for throughput
     best_val_loss: float = math.inf
     history: list = field(default_factory=list)
 
@@ -178,7 +179,7 @@ class Trainer:
         config, model, pos = self.config, self.model, self.position
         device_name = describe(self.device)
         began = time.perf_counter() - pos.elapsed
-        train_time, session_tokens, recent = 1e-9, 0, []
+        recent = []
         interval = self._eval_interval()
         clock = pos.step if config.steps is not None else pos.elapsed
         next_eval = (clock // interval + 1) * interval  # a resumed run keeps its validation schedule
@@ -187,13 +188,12 @@ class Trainer:
         try:
             while not self._budget_spent():
                 t0 = time.perf_counter()
-                loss, tokens = self._train_step()
-                train_time += time.perf_counter() - t0
-                session_tokens += tokens
+                loss = self._train_step()
+                pos.train_seconds += time.perf_counter() - t0
                 recent = (recent + [loss])[-20:]
                 self.last_train_loss = sum(recent) / len(recent)
                 pos.elapsed = time.perf_counter() - began
-                progress = self._progress(loss, session_tokens / train_time, device_name)
+                progress = self._progress(loss, device_name)
                 clock = pos.step if config.steps is not None else pos.elapsed
                 if clock >= next_eval and not self._budget_spent():
                     self._validate(progress)
@@ -201,7 +201,7 @@ class Trainer:
                     pos.elapsed = time.perf_counter() - began
                 yield progress
             finished = True
-            last = self._progress(self.last_train_loss, session_tokens / train_time, device_name)
+            last = self._progress(self.last_train_loss, device_name)
             self._validate(last)
             self._use_best_weights()
             self.final = evaluate(model, self.data.val_ids)
@@ -223,7 +223,7 @@ class Trainer:
             return max(1, c.steps // 8)
         return max(2.0, c.seconds / 8)
 
-    def _train_step(self) -> tuple[float, int]:
+    def _train_step(self) -> float:
         config, model, pos = self.config, self.model, self.position
         if pos.window >= self.windows_per_epoch:
             pos.epoch, pos.window, self.state = pos.epoch + 1, 0, None
@@ -248,13 +248,13 @@ class Trainer:
                 f"(now {config.lr:g}) or the gradient clip"
             )
         pos.step, pos.window, pos.tokens = pos.step + 1, pos.window + 1, pos.tokens + targets.numel()
-        return value, targets.numel()
+        return value
 
     def _budget_spent(self) -> bool:
         c, pos = self.config, self.position
         return (c.steps is not None and pos.step >= c.steps) or (c.seconds is not None and pos.elapsed >= c.seconds)
 
-    def _progress(self, loss: float, tokens_per_second: float, device_name: str) -> Progress:
+    def _progress(self, loss: float, device_name: str) -> Progress:
         c, pos = self.config, self.position
         remaining = []
         if c.seconds is not None:
@@ -266,7 +266,7 @@ class Trainer:
             tokens=pos.tokens,
             epoch=pos.epoch + pos.window / self.windows_per_epoch,
             train_loss=loss,
-            tokens_per_second=tokens_per_second,
+            tokens_per_second=self.tokens_per_second,
             elapsed=pos.elapsed,
             remaining=min(remaining) if remaining else None,
             device=device_name,
@@ -300,6 +300,12 @@ class Trainer:
 
     # ----- results, saving and resuming ------------------------------------------------------
 
+    @property
+    def tokens_per_second(self) -> float:
+        """Training throughput: tokens per second of optimisation steps, validation excluded."""
+        pos = self.position
+        return pos.tokens / pos.train_seconds if pos.train_seconds else 0.0
+
     def summary(self) -> dict:
         c, pos = self.config, self.position
         return {
@@ -311,7 +317,7 @@ class Trainer:
             "tokens": pos.tokens,
             "epochs": pos.epoch + pos.window / self.windows_per_epoch,
             "seconds": pos.elapsed,
-            "tokens_per_second": pos.tokens / pos.elapsed if pos.elapsed else 0.0,
+            "tokens_per_second": self.tokens_per_second,
             "train_loss": self.last_train_loss,
             "val_loss": self.final.loss if self.final else (pos.best_val_loss if math.isfinite(pos.best_val_loss) else None),
             "best_val_loss": pos.best_val_loss if math.isfinite(pos.best_val_loss) else None,
