@@ -8,6 +8,7 @@ whose probability reaches ``top_p`` (nucleus sampling). A seeded generator makes
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterator
 
@@ -17,14 +18,17 @@ from .errors import UserError
 from .model import RNNLanguageModel
 
 MAX_LENGTH = 10_000
+MIN_TEMPERATURE = 1e-3  # below, logits ÷ temperature overflow float32 and the draw is garbage
 TABLE_LIMIT = 4_000_000  # floats (16 MB): above this, project the embedding at each step
 
 
 def check_settings(length: int, temperature: float, top_k: int, top_p: float) -> None:
     if not 1 <= length <= MAX_LENGTH:
         raise UserError(f"length must be between 1 and {MAX_LENGTH:,}, got {length}")
-    if temperature < 0:
-        raise UserError(f"temperature must be ≥ 0 (0 = always the likeliest token), got {temperature}")
+    if not (temperature == 0 or MIN_TEMPERATURE <= temperature < math.inf):  # NaN fails too
+        raise UserError(
+            f"temperature must be 0 (always the likeliest token) or at least {MIN_TEMPERATURE:g}, got {temperature}"
+        )
     if top_k < 0:
         raise UserError(f"top-k must be ≥ 0 (0 = no limit), got {top_k}")
     if not 0 < top_p <= 1:
