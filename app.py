@@ -1,0 +1,355 @@
+"""The web app: pick LSTM or GRU, upload a corpus, train with a live loss plot, stop, and sample.
+
+``python app.py`` serves on 127.0.0.1:7860 (``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` change
+that), offline. Limits and endpoints come from ``RNN_DEMO_*`` environment variables (see
+:class:`rnn_demo.session.AppSettings`). This file only builds the UI and wires events: every bit of
+logic is a call into ``rnn_demo``. Public API endpoints (``gradio_client``): ``/train``,
+``/generate``, ``/summarize``, ``/load_model``, ``/models``, ``/push``.
+"""
+
+import spaces  # noqa: I001  — first: on ZeroGPU it must come before anything initializes CUDA
+
+import functools
+import html
+import inspect
+
+import gradio as gr
+import pandas as pd
+
+from rnn_demo import session
+from rnn_demo.data import SUFFIXES, read_corpus
+from rnn_demo.devices import set_cpu_threads
+from rnn_demo.errors import UserError
+from rnn_demo.generate import MAX_LENGTH, Generation
+from rnn_demo.summary import summarize_corpus
+from rnn_demo.tokenizers import WORD_LANGUAGES
+from rnn_demo.train import TrainConfig
+
+DEFAULTS = TrainConfig()  # the benchmarked defaults: the UI shows these, never numbers of its own
+# On ZeroGPU each run borrows a GPU for its budget plus overhead; elsewhere this is the function itself.
+train_on_device = spaces.GPU(duration=session.gpu_duration)(session.train_events)
+ON_ZERO_GPU = train_on_device is not session.train_events
+PLOT_COLUMNS = ["step", "loss", "series"]
+TRAIN_FIELDS = [
+    "cell", "tokenizer", "lang", "seconds", "hidden_size", "num_layers", "embedding_size",
+    "dropout", "seq_len", "batch_size", "lr", "seed",
+]  # fmt: skip
+
+INTRO = """
+# 🔁 Recurrent networks that write: train an LSTM or a GRU in your browser
+
+A recurrent network reads text one character (or word) at a time. It carries a *hidden state* — its memory of
+what it has read so far — and learns to predict what comes next. **① Upload** any text, **② train** it for a
+minute and watch the loss fall, then **③ generate**: the network writes new text in the style of yours.
+"""
+HOW_IT_WORKS = """
+- **LSTM or GRU?** Both are recurrent cells with *gates* that decide what to keep in memory. The LSTM has a
+  separate memory cell and four gates (forget, input, candidate, output); the GRU merges them into two
+  (reset, update) and is a little cheaper. On small texts they learn about equally fast.
+- **Loss** is the average surprise of the model at each next token (in nats, the natural-log unit). Guessing
+  blindly among *V* tokens scores ln *V*. For English characters, below ~2 words appear, below ~1.6 spelling
+  and rhythm look right.
+- **Training vs validation**: the model learns from the first 90 % of your text; the last 10 % is only used to
+  measure it. When the validation loss stops falling while the training loss keeps falling, the model has
+  started to memorise. The app keeps the weights with the best validation loss.
+- **Temperature** divides the model's scores before sampling: 0 always picks the likeliest token (repetitive),
+  1 samples the model's own probabilities, above 1 gets wild. **Top-k** and **top-p** cut off unlikely tokens.
+  The same **seed** with the same settings gives the same text.
+"""
+NO_CORPUS = "Upload a `.txt`, `.md` or `.csv` (with a `text` column) file, in any common encoding. Tip: a few hundred KB of text from one author trains well in a minute."
+CSS = """
+.status-box { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 14px !important; min-height: 4.5em; }
+.samples textarea { font-family: var(--font-mono); font-size: 0.85em; }
+.generated textarea { font-family: var(--font-mono); }
+"""
+
+
+def user_errors(fn):
+    """A :class:`UserError` becomes a ``gr.Error`` with its message, no traceback; the app keeps serving."""
+
+    def to_gradio(error: UserError) -> gr.Error:
+        # The modal renders HTML: escape file names and other user-given text.
+        return gr.Error(html.escape(str(error), quote=False), print_exception=False)
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def stream(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except UserError as error:
+                raise to_gradio(error) from None
+
+        return stream
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as error:
+            raise to_gradio(error) from None
+
+    return call
+
+
+def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
+    """The whole app; ``settings`` default to the ``RNN_DEMO_*`` environment variables."""
+    settings = settings or session.AppSettings.from_env()
+    set_cpu_threads(settings.training_threads)  # as training will: the summary's speed estimate then matches
+    shelf = session.ModelShelf(settings)
+    pretrained = shelf.names()
+    model_choices = [("My model (trained above)", session.TRAINED), *[(name, name) for name in pretrained]]
+
+    # ----- handlers: each one a thin call into rnn_demo ----------------------------------------
+
+    def config_from(fields: dict) -> TrainConfig:
+        return settings.train_config(**{name: fields[name] for name in TRAIN_FIELDS})
+
+    @user_errors
+    def summarize(corpus, cell, tokenizer, lang, seconds, hidden_size, num_layers, embedding_size, dropout, seq_len, batch_size, lr, seed):
+        if not corpus:
+            return NO_CORPUS
+        return summarize_corpus(corpus, config_from(locals()), max_bytes=settings.max_bytes).markdown()
+
+    @user_errors
+    def train(
+        corpus, cell, tokenizer, lang, seconds, hidden_size, num_layers, embedding_size, dropout, seq_len, batch_size, lr, seed,
+        workspace: session.Workspace | None, request: gr.Request,
+    ):  # fmt: skip
+        if not corpus:
+            raise UserError("upload a corpus first: a .txt, .md or .csv file")
+        config = config_from(locals())
+        text = read_corpus(corpus, max_bytes=settings.max_bytes)
+        ws = workspace if workspace is not None else session.Workspace(request.session_hash)
+        source = {"name": text.name, "size_bytes": text.size_bytes, "encoding": text.encoding}
+        if ON_ZERO_GPU:  # a forked worker: only its yields come back
+            events = train_on_device(text.text, config, source)
+        else:
+            events = session.train_events(text.text, config, source, on_stop=ws.keep)
+        view = session.RunView(config, text.name)
+        ws.running, outcome = True, "stopped"
+        try:
+            yield view.status, pd.DataFrame([], columns=PLOT_COLUMNS), view.samples_text, ws
+            for event in events:
+                view.update(event)
+                if event.model is not None:
+                    ws.keep(event.model)
+                yield view.status, pd.DataFrame(view.rows, columns=PLOT_COLUMNS), view.samples_text, ws
+            outcome = "done"
+        except (UserError, gr.Error) as error:
+            outcome = f"{view.headline}\n\n❌ **Training failed:** {html.escape(str(getattr(error, 'message', error)), quote=False)}"
+            raise
+        finally:
+            events.close()  # a stopped run validates once more and hands over its best weights
+            ws.running = False
+            ws.last_status = {"done": view.status, "stopped": view.stopped_status(ws.trained)}.get(outcome, outcome)
+
+    @user_errors
+    def finish(workspace: session.Workspace | None):
+        """After a run ends or is stopped: the final status, the download, the model selected."""
+        if workspace is None:
+            return gr.skip(), gr.DownloadButton(visible=False), gr.skip(), gr.Button(interactive=True), gr.Button(interactive=False)
+        workspace.wait_idle()
+        if workspace.trained is None:
+            return workspace.last_status or gr.skip(), gr.DownloadButton(visible=False), gr.skip(), gr.Button(interactive=True), gr.Button(interactive=False)
+        archive = workspace.checkpoint_zip()
+        return (
+            workspace.last_status or gr.skip(),
+            gr.DownloadButton(f"⬇ Download {archive.name}", value=str(archive), visible=True),
+            gr.Dropdown(value=session.TRAINED),
+            gr.Button(interactive=True),
+            gr.Button(interactive=False),
+        )
+
+    def resolve(model: str, repo_id: str, workspace: session.Workspace | None):
+        if (repo_id or "").strip():
+            return shelf.open(repo_id)
+        if model == session.TRAINED:
+            if workspace is None:
+                raise UserError("you haven't trained a model in this session yet: train one first, or pick a pretrained model")
+            trained = workspace.require_model()
+            return trained.model(), f"this session ({trained.title})"
+        return shelf.open(model)
+
+    @user_errors
+    def load_model(model, repo_id, workspace: session.Workspace | None):
+        if model == session.TRAINED and not (repo_id or "").strip() and (workspace is None or workspace.trained is None):
+            return "No model trained in this session yet: train one above. It appears here at its first validation."
+        return session.describe_model(*resolve(model, repo_id, workspace))
+
+    @user_errors
+    def generate(model, repo_id, prompt, length, temperature, top_k, top_p, seed, workspace: session.Workspace | None, request: gr.Request):
+        lm, origin = resolve(model, repo_id, workspace)
+        generation = Generation(
+            lm, prompt or "", length=int(length), temperature=float(temperature), top_k=int(top_k), top_p=float(top_p),
+            seed=session.seed_or_random(seed),
+        )  # fmt: skip
+        ws = workspace if workspace is not None else session.Workspace(request.session_hash)
+        note = f"Model: {origin} · seed **{generation.seed}** (the same seed and settings give the same text)"
+        if generation.unknown:
+            skipped = " ".join(repr(p) for p in generation.unknown[:20])
+            note += f" · not in the model's vocabulary, skipped: {html.escape(skipped, quote=False)}"
+        ws.last_generation = note
+        for text in session.text_stream(generation, prompt or ""):
+            yield text, ws
+
+    def release_on_close(request: gr.Request):
+        """The tab was closed: free its model now rather than when its state expires."""
+        session.release_session(request.session_hash)
+
+    def generation_note(workspace: session.Workspace | None):
+        return workspace.last_generation if workspace is not None else ""
+
+    @user_errors
+    def push(repo_id, token, private, workspace: session.Workspace | None):
+        if workspace is None:
+            raise UserError("you haven't trained a model in this session yet: train one first")
+        url = workspace.push(repo_id, token, private=bool(private), endpoint=settings.hub_endpoint)
+        return f"✅ Pushed to {url} — the token was used for this upload only, and has been cleared.", ""
+
+    # ----- layout ----------------------------------------------------------------------------
+
+    with gr.Blocks(title="RNN demo: train an LSTM or GRU", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        state = gr.State(None, time_to_live=settings.session_ttl, delete_callback=session.release)
+        gr.Markdown(INTRO)
+        with gr.Accordion("How it works (a two-minute read)", open=False):
+            gr.Markdown(HOW_IT_WORKS)
+
+        gr.Markdown("## ① Upload a text and train")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                corpus = gr.File(label="Your corpus (.txt, .md, .csv)", file_types=list(SUFFIXES), type="filepath", height=120)
+                summary = gr.Markdown(NO_CORPUS, label="Corpus summary")
+                with gr.Row():
+                    cell = gr.Radio(["lstm", "gru"], value=DEFAULTS.cell, label="Cell", info="LSTM: 4 gates and a memory cell. GRU: 2 gates, a bit cheaper.")
+                    tokenizer = gr.Radio(["char", "word"], value=DEFAULTS.tokenizer, label="Tokens", info="Characters learn spelling; words need more text.")
+                lang = gr.Dropdown(list(WORD_LANGUAGES), value=DEFAULTS.lang, label="Language (for word tokens)", visible=DEFAULTS.tokenizer == "word")
+                seconds = gr.Slider(
+                    5, settings.max_seconds, value=min(DEFAULTS.seconds or 60, settings.max_seconds), step=1,
+                    label="Time budget (seconds)", info="Training stops here, or when you press Stop.",
+                )  # fmt: skip
+                with gr.Accordion("Advanced: model size and optimizer (the defaults learn fastest in a brief run)", open=False):
+                    with gr.Row():
+                        hidden_size = gr.Number(DEFAULTS.hidden_size, label="Hidden size", minimum=1, maximum=2048, precision=0, info="memory units per layer")
+                        num_layers = gr.Number(DEFAULTS.num_layers, label="Layers", minimum=1, maximum=6, precision=0)
+                        embedding_size = gr.Number(DEFAULTS.embedding_size, label="Embedding size", minimum=1, maximum=1024, precision=0)
+                    with gr.Row():
+                        seq_len = gr.Number(DEFAULTS.seq_len, label="Window (tokens)", minimum=2, maximum=1024, precision=0, info="backprop through this many steps")
+                        batch_size = gr.Number(DEFAULTS.batch_size, label="Batch size", minimum=1, maximum=1024, precision=0)
+                        lr = gr.Number(DEFAULTS.lr, label="Learning rate (Adam)", minimum=1e-6, maximum=1.0, step=0.001)
+                    with gr.Row():
+                        dropout = gr.Slider(0.0, 0.9, value=DEFAULTS.dropout, step=0.05, label="Dropout", info="between layers; needs ≥ 2 layers")
+                        train_seed = gr.Number(DEFAULTS.seed, label="Seed", minimum=0, maximum=2**31 - 1, precision=0, info="same seed, same run (on a CPU)")
+                with gr.Row():
+                    train_btn = gr.Button("▶ Train", variant="primary")
+                    stop_btn = gr.Button("⏹ Stop", variant="stop", interactive=False)
+            with gr.Column(scale=3, min_width=420):
+                status = gr.Markdown(
+                    "Upload a text, then press **Train**. The loss curve and samples appear here as it learns.",
+                    label="Status", elem_classes="status-box",
+                )
+                plot = gr.LinePlot(
+                    pd.DataFrame([], columns=PLOT_COLUMNS), x="step", y="loss", color="series",
+                    color_map={"training": "#2563eb", "validation": "#ea580c"},
+                    x_title="training step", y_title="loss (nats per token)", label="Loss: lower is better", height=300,
+                )  # fmt: skip
+                samples = gr.Textbox(
+                    "A sample appears here at each validation: watch the text get better.",
+                    label="What the model writes at each validation (newest first)", lines=10, max_lines=10,
+                    interactive=False, autoscroll=False, elem_classes="samples",
+                )  # fmt: skip
+                with gr.Row():
+                    download_btn = gr.DownloadButton("⬇ Download the model (.zip)", visible=False, variant="secondary")
+                with gr.Accordion("Share your model on the Hugging Face Hub", open=False):
+                    gr.Markdown("Paste a token with *write* access ([create one](https://huggingface.co/settings/tokens)). It is used for this one upload and never stored or logged.")
+                    with gr.Row():
+                        push_repo = gr.Textbox("", label="Repo id", placeholder="your-name/my-first-lstm")
+                        push_token = gr.Textbox("", label="Access token", type="password", placeholder="hf_…")
+                    push_private = gr.Checkbox(label="Private repo", value=False)
+                    push_btn = gr.Button("Push to the Hub")
+                    push_status = gr.Markdown(label="Push result")
+
+        gr.Markdown("## ② Generate text")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                model = gr.Dropdown(
+                    model_choices, value=pretrained[0] if pretrained else session.TRAINED, label="Model",
+                    info="yours, once trained, or a pretrained one",
+                )  # fmt: skip
+                repo_id = gr.Textbox("", label="…or any compatible Hub repo id", placeholder="owner/name (leave empty to use the model above)")
+                model_info = gr.Markdown(label="Model info")
+                prompt = gr.Textbox("", label="Prompt (the model continues it)", placeholder="e.g. ROMEO:", lines=2)
+                length = gr.Slider(1, MAX_LENGTH, value=500, step=1, label="Length (tokens)")
+                temperature = gr.Slider(0.0, 2.0, value=0.8, step=0.05, label="Temperature", info="0 = always the likeliest token; higher = more surprising")
+                with gr.Row():
+                    top_k = gr.Slider(0, 200, value=0, step=1, label="Top-k", info="0 = off")
+                    top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="Top-p", info="1 = off")
+                gen_seed = gr.Number(-1, label="Seed", precision=0, minimum=-1, maximum=2**31 - 1, info="-1 = a new random seed each time")
+                generate_btn = gr.Button("✍ Generate", variant="primary")
+            with gr.Column(scale=3, min_width=420):
+                output = gr.Textbox(label="Generated text", lines=18, max_lines=30, interactive=False, elem_classes="generated", buttons=["copy"])
+                gen_note = gr.Markdown(label="Generation note")
+        models_json = gr.JSON(visible=False, label="Models")
+
+        # ----- events ----------------------------------------------------------------------------
+
+        train_inputs = [corpus, cell, tokenizer, lang, seconds, hidden_size, num_layers, embedding_size, dropout, seq_len, batch_size, lr, train_seed]
+        summary_event = dict(fn=summarize, inputs=train_inputs, outputs=summary, show_progress="minimal", trigger_mode="always_last")
+        corpus.change(**summary_event, api_name="summarize")
+        for field in (cell, tokenizer, lang, hidden_size, num_layers, embedding_size, seq_len, batch_size):
+            field.change(**summary_event, api_visibility="private")
+        seconds.release(**summary_event, api_visibility="private")
+        tokenizer.change(lambda t: gr.Dropdown(visible=t == "word"), tokenizer, lang, api_visibility="private", queue=False)
+
+        started = train_btn.click(
+            lambda: (gr.Button(interactive=False), gr.Button(interactive=True), gr.DownloadButton(visible=False)),
+            None, [train_btn, stop_btn, download_btn], api_visibility="private", queue=False,
+        )  # fmt: skip
+        training = started.then(
+            train, [*train_inputs, state], [status, plot, samples, state], api_name="train", show_progress="minimal",
+            show_progress_on=[status], concurrency_limit=settings.train_concurrency, concurrency_id="train",
+        )  # fmt: skip
+        finish_outputs = [status, download_btn, model, train_btn, stop_btn]
+        training.then(finish, state, finish_outputs, api_visibility="private")
+        stop_btn.click(None, None, None, cancels=[training], api_visibility="private").then(
+            finish, state, finish_outputs, api_visibility="private"
+        )
+
+        model_inputs = [model, repo_id, state]
+        model.change(load_model, model_inputs, model_info, api_name="load_model", show_progress="minimal")
+        repo_id.submit(load_model, model_inputs, model_info, api_visibility="private", show_progress="minimal")
+        generate_inputs = [model, repo_id, prompt, length, temperature, top_k, top_p, gen_seed, state]
+        generating = generate_btn.click(
+            generate, generate_inputs, [output, state], api_name="generate",
+            concurrency_limit=settings.generate_concurrency, concurrency_id="generate", show_progress="minimal",
+        )  # fmt: skip
+        prompt.submit(
+            generate, generate_inputs, [output, state], api_visibility="private",
+            concurrency_limit=settings.generate_concurrency, concurrency_id="generate", show_progress="minimal",
+        ).success(generation_note, state, gen_note, api_visibility="private")  # fmt: skip
+        generating.success(generation_note, state, gen_note, api_visibility="private")
+        push_btn.click(push, [push_repo, push_token, push_private, state], [push_status, push_token], api_name="push")
+
+        demo.load(shelf.describe, None, models_json, api_name="models")
+        demo.load(load_model, model_inputs, model_info, api_visibility="private")
+        demo.unload(release_on_close)
+
+    demo.queue(max_size=settings.queue_size)
+    return demo
+
+
+def launch_options(settings: session.AppSettings | None = None) -> dict:
+    """What ``launch()`` needs besides the address: upload cap, look, no run history (it would keep tokens)."""
+    settings = settings or session.AppSettings.from_env()
+    return dict(
+        max_file_size=settings.max_bytes,
+        theme=gr.themes.Soft(primary_hue="blue", secondary_hue="orange"),
+        css=CSS,
+        run_history=False,
+        footer_links=["api", "gradio"],
+    )
+
+
+if __name__ == "__main__":
+    app_settings = session.AppSettings.from_env()
+    build_demo(app_settings).launch(**launch_options(app_settings))

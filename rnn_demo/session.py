@@ -1,0 +1,506 @@
+"""What the web app needs beyond the core: its settings, per-session models, training and sampling streams.
+
+Nothing here imports gradio; ``app.py`` wires these functions to widgets, and the tests call them
+the same way.
+
+- :class:`AppSettings`: limits and endpoints of a deployment, read from environment variables.
+- :func:`train_events`: one training run as a stream of :class:`TrainEvent` holding only CPU data
+  (plain numbers, CPU tensors), so it can run in a ZeroGPU worker process whose yields are pickled.
+- :class:`TrainedModel` and :class:`Workspace`: what one browser session owns — the model trained in
+  it, as CPU tensors — and a weak registry by session id so closing a tab can free it at once.
+- :class:`ModelShelf`: pretrained models opened through :func:`rnn_demo.catalog.open_model`
+  (Hub first, bundled ``checkpoints/`` when the Hub can't be reached), cached for all sessions.
+- :func:`text_stream`: a :class:`~rnn_demo.generate.Generation` as growing text, a few updates a second.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from . import hub
+from .card import model_card
+from .catalog import Pretrained, open_model, pretrained_models
+from .checkpoint import save_model, zip_folder
+from .data import DEFAULT_MAX_BYTES
+from .devices import usable_cores
+from .errors import UserError
+from .generate import Generation, generate_text
+from .model import RNNLanguageModel
+from .summary import format_seconds
+from .train import TrainConfig, Trainer
+
+TRAINED = "my model"  # the model choice meaning "the model trained in this session"
+SAMPLE_LENGTH = {"char": 200, "word": 50}  # the sample shown at each validation, in tokens
+
+
+# ----- settings -------------------------------------------------------------------------------
+
+
+def _env_number(name: str, default: float, cast: Callable = float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = cast(raw)
+    except ValueError:
+        raise UserError(f"environment variable {name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise UserError(f"environment variable {name} must be positive, got {raw}")
+    return value
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """A deployment's limits. :meth:`from_env` reads them from ``RNN_DEMO_*`` environment variables."""
+
+    max_seconds: float = 600.0  # RNN_DEMO_MAX_SECONDS: the time budget slider's maximum
+    train_concurrency: int = 1  # RNN_DEMO_TRAIN_CONCURRENCY: trainings at once on this machine
+    generate_concurrency: int = 4  # RNN_DEMO_GENERATE_CONCURRENCY: generations at once
+    queue_size: int = 32  # RNN_DEMO_QUEUE_SIZE: requests waiting at most
+    max_upload_mb: float = DEFAULT_MAX_BYTES / 2**20  # RNN_DEMO_MAX_UPLOAD_MB: corpus upload cap
+    session_ttl: float = 3600.0  # RNN_DEMO_SESSION_TTL: seconds a session's model outlives its last use
+    threads: int = 0  # RNN_DEMO_THREADS: CPU threads for training (0: all cores but one for the server)
+    hub_endpoint: str | None = None  # RNN_DEMO_HUB_ENDPOINT: the Hub (or a stand-in) to download from and push to
+    models: str | None = None  # RNN_DEMO_MODELS: "name=owner/repo,..." (None: catalog reads the variable)
+    bundled_dir: Path | None = None  # where bundled checkpoints live (None: the repo's checkpoints/)
+
+    @classmethod
+    def from_env(cls, **overrides) -> "AppSettings":
+        values = dict(
+            max_seconds=_env_number("RNN_DEMO_MAX_SECONDS", cls.max_seconds),
+            train_concurrency=int(_env_number("RNN_DEMO_TRAIN_CONCURRENCY", cls.train_concurrency, int)),
+            generate_concurrency=int(_env_number("RNN_DEMO_GENERATE_CONCURRENCY", cls.generate_concurrency, int)),
+            queue_size=int(_env_number("RNN_DEMO_QUEUE_SIZE", cls.queue_size, int)),
+            max_upload_mb=_env_number("RNN_DEMO_MAX_UPLOAD_MB", cls.max_upload_mb),
+            session_ttl=_env_number("RNN_DEMO_SESSION_TTL", cls.session_ttl),
+            threads=int(_env_number("RNN_DEMO_THREADS", 0, int)) if os.environ.get("RNN_DEMO_THREADS") else 0,
+            hub_endpoint=os.environ.get("RNN_DEMO_HUB_ENDPOINT") or None,
+            models=None,
+        )
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_upload_mb * 2**20)
+
+    @property
+    def training_threads(self) -> int:
+        """Leave a core to the web server: under load 1 thread trains faster than 2 on 2 cores (NOTES §2)."""
+        return self.threads or max(1, usable_cores() - 1)
+
+    def catalog(self) -> list[Pretrained]:
+        if self.bundled_dir is None:
+            return pretrained_models(configured=self.models)
+        return pretrained_models(self.bundled_dir, configured=self.models)
+
+    def train_config(self, **settings) -> TrainConfig:
+        """A :class:`TrainConfig` from the app's fields (``None`` keeps the default), checked.
+
+        The app adds a sample at each validation and its own thread count; the budget must lie
+        within ``max_seconds``.
+        """
+        given = {k: v for k, v in settings.items() if v is not None}
+        for name in ("hidden_size", "num_layers", "embedding_size", "seq_len", "batch_size", "seed"):
+            if name in given:
+                if float(given[name]) != int(given[name]):
+                    raise UserError(f"{name.replace('_', ' ')} must be a whole number, got {given[name]}")
+                given[name] = int(given[name])
+        config = TrainConfig(**given)
+        if config.seconds is None or not 0 < config.seconds <= self.max_seconds:
+            raise UserError(f"the time budget must be between 1 and {self.max_seconds:g} seconds, got {config.seconds}")
+        config = replace(config, threads=self.training_threads, sample_length=SAMPLE_LENGTH.get(config.tokenizer, 50))
+        config.check()
+        return config
+
+
+# ----- training -------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainedModel:
+    """A model trained in a session, held as CPU tensors: its architecture, weights and run summary."""
+
+    architecture: dict
+    weights: dict[str, torch.Tensor]
+    summary: dict
+    _model: RNNLanguageModel | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_model(cls, model: RNNLanguageModel, summary: dict) -> "TrainedModel":
+        weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        return cls(model.architecture(), weights, summary)
+
+    def model(self) -> RNNLanguageModel:
+        """The module, built on the CPU once (sampling steps batch-1 on the CPU, NOTES §2)."""
+        if self._model is None:
+            model = RNNLanguageModel(**self.architecture)
+            model.load_state_dict(self.weights)
+            self._model = model.eval()
+        return self._model
+
+    @property
+    def title(self) -> str:
+        s = self.summary
+        val = s.get("best_val_loss") or s.get("val_loss")
+        corpus = (s.get("source") or {}).get("name", "your corpus")
+        loss = f", validation loss {val:.3f}" if val is not None else ""
+        return f"{s['cell'].upper()} trained on {corpus} ({s['steps']:,} steps{loss})"
+
+    def save(self, folder: str | Path) -> Path:
+        """A checkpoint folder (config.json, model.safetensors, README.md model card), as the CLI writes."""
+        model = self.model()
+        samples = {t: generate_text(model, length=300, temperature=t, seed=1) for t in (0.5, 0.8)}
+        return save_model(model, folder, model_card(model, self.summary, samples, command="trained in the rnn-demo web app"))
+
+
+@dataclass
+class TrainEvent:
+    """One report of :func:`train_events`: plain data and CPU tensors only (picklable)."""
+
+    progress: dict  # Progress.as_dict(): step, tokens, train_loss, val_loss, sample, done, ...
+    model: TrainedModel | None = None  # the best weights so far, at each validation and at the end
+    info: dict | None = None  # the first event only: what is being trained (sizes, device)
+
+
+def train_events(
+    text: str,
+    config: TrainConfig,
+    source: dict | None = None,
+    *,
+    every: float = 0.5,
+    on_stop: Callable[[TrainedModel], None] | None = None,
+) -> Iterator[TrainEvent]:
+    """Train on ``text``, reporting at most every ``every`` seconds, at each validation, and at the end.
+
+    Stopping early (closing the generator) ends training after the current step; the trainer then
+    validates once more and keeps its best weights, which go to ``on_stop``. That callback only
+    reaches the caller when this runs in the caller's process: under ZeroGPU the generator runs in
+    a worker, so callers also keep the ``model`` of the last validation event.
+    """
+    trainer = Trainer(text, config, source=source)
+    data = trainer.data
+    yield TrainEvent(
+        progress={"step": 0, "tokens": 0, "train_loss": None, "val_loss": None, "done": False},
+        info={
+            "parameters": trainer.model.parameter_count,
+            "vocab_size": data.tokenizer.vocab_size,
+            "train_tokens": data.train_ids.numel(),
+            "val_tokens": data.val_ids.numel(),
+            "batch_size": trainer.batch_size,
+            "device": str(trainer.device),
+        },
+    )
+    run, finished, last = trainer.run(), False, -math.inf
+    try:
+        for progress in run:
+            validated = progress.val_loss is not None
+            if not (validated or progress.done or time.monotonic() - last >= every):
+                continue
+            last = time.monotonic()
+            model = _snapshot(trainer) if validated or progress.done else None
+            finished = progress.done
+            yield TrainEvent(progress.as_dict(), model=model)
+    finally:
+        if not finished:
+            run.close()  # the trainer validates once more and loads its best weights
+            if on_stop is not None and trainer.position.step > 0:
+                on_stop(_snapshot(trainer, use_model=True))
+
+
+def _snapshot(trainer: Trainer, use_model: bool = False) -> TrainedModel:
+    """The best weights so far (or the model's own, once the trainer has loaded the best into it)."""
+    weights = trainer.model.state_dict() if use_model or trainer.best_weights is None else trainer.best_weights
+    model = TrainedModel(trainer.model.architecture(), {k: v.detach().to("cpu", copy=True) for k, v in weights.items()}, trainer.summary())
+    return model
+
+
+GPU_OVERHEAD_SECONDS = 30  # data preparation, the final full validation, the model's move to the GPU
+
+
+def gpu_duration(text: str, config: TrainConfig, *args, **kwargs) -> int:
+    """``spaces.GPU(duration=...)`` for :func:`train_events`: the time budget plus overhead, in seconds."""
+    return int((config.seconds or 60) + GPU_OVERHEAD_SECONDS)
+
+
+class RunView:
+    """What the app shows of a run, built from its :class:`TrainEvent` s: a status line, loss rows, samples."""
+
+    def __init__(self, config: TrainConfig, corpus_name: str) -> None:
+        self.config = config
+        self.corpus_name = corpus_name
+        self.rows: list[dict] = []  # {"step", "loss", "series"} for the loss plot
+        self.samples: list[tuple[int, float, str]] = []  # (step, validation loss, text), oldest first
+        self.info: dict = {}
+        self.progress: dict = {}
+        self.headline = f"Preparing **{corpus_name}** (reading, splitting, building the vocabulary)…"
+        self.line = ""
+
+    def update(self, event: TrainEvent) -> None:
+        p = self.progress = event.progress
+        if event.info is not None:
+            self.info = event.info
+            vocab = self.info["vocab_size"]
+            unit = "characters" if self.config.tokenizer == "char" else "words"
+            self.headline = (
+                f"Training a **{self.config.cell.upper()}** ({self.info['parameters']:,} parameters) on "
+                f"{self.info['train_tokens']:,} {unit} of **{self.corpus_name}**. The loss is how surprised the "
+                f"model is by the next token: guessing blindly among {vocab:,} scores ln {vocab:,} = {math.log(vocab):.2f}."
+            )
+            self.line = "Starting…"
+            return
+        if p.get("train_loss") is not None:
+            self.rows.append({"step": p["step"], "loss": round(p["train_loss"], 4), "series": "training"})
+        if p.get("val_loss") is not None:
+            self.rows.append({"step": p["step"], "loss": round(p["val_loss"], 4), "series": "validation"})
+            if p.get("sample"):
+                self.samples.append((p["step"], p["val_loss"], p["sample"]))
+        self.line = self._line(p)
+
+    def _line(self, p: dict) -> str:
+        parts = [f"**Step {p['step']:,}**"]
+        if p.get("train_loss") is not None:
+            parts.append(f"training loss {p['train_loss']:.3f}")
+        if p.get("best_val_loss") is not None:
+            parts.append(f"best validation loss {p['best_val_loss']:.3f}")
+        parts.append(f"{p.get('tokens_per_second', 0):,.0f} tokens/s")
+        elapsed = p.get("elapsed", 0.0)
+        if p.get("done"):
+            parts.append(f"{format_seconds(elapsed)}")
+        elif p.get("remaining") is not None:
+            parts.append(f"{format_seconds(elapsed)} elapsed, {format_seconds(p['remaining'])} left")
+        parts.append(str(p.get("device", "")))
+        line = " · ".join(parts)
+        if p.get("done"):
+            line = f"✅ **Done.** {line}. Your model is now “{TRAINED}” under Generate, and ready to download."
+        return line
+
+    @property
+    def status(self) -> str:
+        return f"{self.headline}\n\n{self.line}" if self.line else self.headline
+
+    @property
+    def samples_text(self) -> str:
+        """Newest first, so the latest sample is on top."""
+        if not self.samples:
+            return "A sample appears here at each validation: watch the text get better."
+        return "\n\n".join(f"── step {step:,} · validation loss {loss:.3f} ──\n{text.strip()}" for step, loss, text in reversed(self.samples))
+
+    def stopped_status(self, trained: TrainedModel | None) -> str:
+        """The status after Stop: what was kept."""
+        if trained is None:
+            return f"{self.headline}\n\n⏹ **Stopped** before the model learned anything: nothing kept."
+        s = trained.summary
+        best = s.get("best_val_loss")
+        kept = f" with validation loss {best:.3f}" if best is not None else ""
+        return (
+            f"{self.headline}\n\n⏹ **Stopped** at step {s['steps']:,} after {format_seconds(s['seconds'])}. Kept the "
+            f"best weights{kept}: your model is now “{TRAINED}” under Generate, and ready to download."
+        )
+
+
+# ----- sessions -------------------------------------------------------------------------------
+
+_live: "weakref.WeakValueDictionary[str, Workspace]" = weakref.WeakValueDictionary()
+_live_lock = threading.Lock()
+
+
+class Workspace:
+    """Everything one browser (or gradio_client) session owns: the model it trained, its files.
+
+    Held in the session's ``gr.State`` (time-to-live, ``delete_callback=release``) and registered
+    weakly by session id, so the tab-close handler can free it at once with :func:`release_session`.
+    """
+
+    def __init__(self, session_id: str | None = None) -> None:
+        self.session_id = session_id
+        self.trained: TrainedModel | None = None
+        self.running = False  # a training run of this session is in progress
+        self.last_status: str = ""  # the status line when the last run ended (done, stopped, failed)
+        self.last_generation: str = ""  # a line about the last generation (model source, seed)
+        self._folder: Path | None = None
+        self._zip: tuple[TrainedModel, Path] | None = None
+        self._lock = threading.Lock()
+        if session_id:
+            with _live_lock:
+                old = _live.get(session_id)
+                _live[session_id] = self
+            if old is not None and old is not self:
+                old.clear()
+
+    @property
+    def folder(self) -> Path:
+        """A private temporary folder for this session's checkpoint and zip, removed by :meth:`clear`."""
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="rnn-demo-session-"))
+        return self._folder
+
+    def keep(self, model: TrainedModel) -> None:
+        self.trained = model
+
+    def require_model(self, wait: float = 5.0) -> TrainedModel:
+        """The trained model; if a stopped run is still wrapping up, wait up to ``wait`` seconds for it."""
+        deadline = time.monotonic() + wait
+        while self.trained is None and self.running and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.trained is None:
+            raise UserError("you haven't trained a model in this session yet: train one first, or pick a pretrained model")
+        return self.trained
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait (up to ``timeout`` s) for a stopped run to finish wrapping up."""
+        deadline = time.monotonic() + timeout
+        while self.running and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def checkpoint_zip(self) -> Path:
+        """The trained model as a zipped checkpoint folder (made once per model); return the zip's path."""
+        trained = self.require_model()
+        with self._lock:
+            if self._zip is not None and self._zip[0] is trained and self._zip[1].is_file():
+                return self._zip[1]
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            name = f"rnn-demo-{trained.summary['cell']}-{stamp}"
+            folder = trained.save(self.folder / name)
+            archive = zip_folder(folder, self.folder / name)
+            shutil.rmtree(folder, ignore_errors=True)
+            self._zip = (trained, archive)
+            return archive
+
+    def push(self, repo_id: str, token: str, *, private: bool = False, endpoint: str | None = None) -> str:
+        """Upload the trained model to a Hub repo with ``token`` (used for this call only); return the URL."""
+        repo_id = (repo_id or "").strip()
+        if not repo_id:
+            raise UserError("give the Hub repo to push to, as owner/name")
+        if not (token or "").strip():
+            raise UserError("paste a Hugging Face access token with write permission (it is used once, never stored)")
+        trained = self.require_model()
+        folder = Path(tempfile.mkdtemp(prefix="push-", dir=self.folder))
+        try:
+            trained.save(folder)
+            return hub.push(folder, repo_id, private=private, token=token.strip(), endpoint=endpoint)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def clear(self) -> None:
+        """Drop the model and delete this session's files."""
+        self.trained = None
+        self._zip = None
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+
+def release(workspace: Workspace | None) -> None:
+    """``gr.State``'s delete callback: free a session's model when its state expires."""
+    if workspace is not None:
+        workspace.clear()
+
+
+def release_session(session_id: str | None) -> None:
+    """Free the workspace of a session whose tab was closed."""
+    if not session_id:
+        return
+    with _live_lock:
+        workspace = _live.pop(session_id, None)
+    release(workspace)
+
+
+def live_sessions() -> int:
+    """How many sessions currently hold a trained model (memory held by finished sessions shows here)."""
+    with _live_lock:
+        return sum(1 for w in list(_live.values()) if w.trained is not None)
+
+
+# ----- pretrained models ----------------------------------------------------------------------
+
+
+class ModelShelf:
+    """Pretrained models opened once and shared by every session (read-only, CPU).
+
+    A model served from the bundled folder because the Hub was unreachable is kept only for
+    ``retry_after`` seconds, so the Hub is tried again once it may be back.
+    """
+
+    def __init__(self, settings: AppSettings, retry_after: float = 120.0) -> None:
+        self.settings = settings
+        self.retry_after = retry_after
+        self._models: dict[str, tuple[RNNLanguageModel, str, float]] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        return [p.name for p in self.settings.catalog()]
+
+    def describe(self) -> list[dict]:
+        """The pretrained models this deployment offers and where each would come from."""
+        return [
+            {"name": p.name, "hub_repo": p.repo_id, "bundled": p.folder is not None}
+            for p in self.settings.catalog()
+        ]
+
+    def open(self, source: str) -> tuple[RNNLanguageModel, str]:
+        """A pretrained name or a Hub repo id → the model and a line saying where it came from."""
+        source = (source or "").strip()
+        if not source:
+            raise UserError("no model given: pick a pretrained model or give a Hub repo id (owner/name)")
+        catalog = self.settings.catalog()
+        known = any(source in (p.name, p.repo_id) for p in catalog)
+        if not known and not hub.REPO_ID.match(source):
+            names = ", ".join(p.name for p in catalog) or "none"
+            raise UserError(f"{source!r} is neither a pretrained model ({names}) nor a Hub repo id (owner/name)")
+        with self._lock:
+            cached = self._models.get(source)
+            if cached and cached[2] > time.monotonic():
+                return cached[0], cached[1]
+        if not known and Path(source).exists():  # a path on this server is not a Hub repo id
+            raise UserError(f"{source!r} is not a Hub repo id")
+        model, origin = open_model(source, endpoint=self.settings.hub_endpoint, catalog=catalog)
+        model.eval()
+        keep = self.retry_after if "unreachable" in origin else math.inf
+        with self._lock:
+            self._models[source] = (model, origin, time.monotonic() + keep)
+        return model, origin
+
+
+def describe_model(model: RNNLanguageModel, origin: str) -> str:
+    """One Markdown line about a model: kind, size, vocabulary, and where it was served from."""
+    tokenizer = model.tokenizer
+    unit = "characters" if tokenizer.kind == "char" else "words"
+    return (
+        f"{model.cell.upper()} {model.num_layers}×{model.hidden_size}, {model.parameter_count:,} parameters, "
+        f"{tokenizer.vocab_size:,} {unit} in its vocabulary — served from **{origin}**"
+    )
+
+
+# ----- sampling -------------------------------------------------------------------------------
+
+
+def text_stream(generation: Generation, prompt: str = "", every: float = 0.05) -> Iterator[str]:
+    """The prompt plus the generated text so far, at most every ``every`` seconds, and once complete."""
+    text, last = prompt, time.monotonic()
+    for piece in generation:
+        text += piece
+        if time.monotonic() - last >= every:
+            last = time.monotonic()
+            yield text
+    yield text
+
+
+def seed_or_random(seed: float | None) -> int | None:
+    """A negative or missing seed means "pick one at random" (the generation reports which)."""
+    if seed is None or seed < 0:
+        return None
+    if float(seed) != int(seed):
+        raise UserError(f"the seed must be a whole number, got {seed}")
+    return int(seed)

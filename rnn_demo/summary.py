@@ -1,0 +1,227 @@
+"""What a corpus looks like to the trainer, before training: size, encoding, vocabulary, splits, time.
+
+The app shows this as soon as a file is uploaded, so a learner knows what they are about to train
+on and roughly how long one pass over it takes. It reads and tokenizes the file with the very
+functions training uses (:func:`~rnn_demo.data.read_corpus`, :func:`~rnn_demo.batches.prepare_dataset`,
+:func:`~rnn_demo.batches.fit_batch_size`), so a file the summary accepts is a file training accepts,
+and a file it refuses is refused with the same message.
+
+The speed is an *estimate*: the training FLOPs per token of the chosen model (NOTES §2: an LSTM
+layer costs ≈ 24·H·(H+I) per token, a GRU layer ≈ 18·H·(H+I), the decoder ≈ 6·H·V) divided into
+the matrix-multiply throughput this device shows in a 50 ms probe, times the share of that peak an
+RNN of this size reached when measured (≈ 0.7 on a CPU). Good to a factor of about two.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .batches import fit_batch_size, prepare_dataset
+from .data import DEFAULT_MAX_BYTES, read_corpus
+from .devices import describe, pick_device
+from .errors import UserError
+from .train import TrainConfig
+
+# The share of the probed matmul throughput a training step of a small RNN reaches (NOTES §2:
+# 73 of 105 GFLOP/s on a CPU). GPUs run these small recurrent steps far below their peak.
+EFFICIENCY = {"cpu": 0.7, "cuda": 0.03, "mps": 0.1}
+
+
+@dataclass(frozen=True)
+class CorpusSummary:
+    """The facts about one corpus under one training configuration."""
+
+    name: str
+    size_bytes: int
+    encoding: str
+    characters: int
+    tokenizer: str
+    lang: str
+    vocab_size: int
+    train_tokens: int
+    val_tokens: int
+    val_fraction: float
+    cell: str
+    parameters: int
+    batch_size: int
+    tokens_per_second: float  # estimated
+    device: str
+    seconds: float | None  # the time budget, if any
+
+    @property
+    def epoch_seconds(self) -> float:
+        """Estimated time for one pass over the training tokens."""
+        return self.train_tokens / max(self.tokens_per_second, 1e-9)
+
+    @property
+    def epochs_in_budget(self) -> float | None:
+        return None if self.seconds is None else self.seconds / self.epoch_seconds
+
+    def as_dict(self) -> dict:
+        return {
+            **{k: getattr(self, k) for k in self.__dataclass_fields__},
+            "epoch_seconds": self.epoch_seconds,
+            "epochs_in_budget": self.epochs_in_budget,
+        }
+
+    def markdown(self) -> str:
+        """A short table for people: what was read, how it splits, how long training takes."""
+        unit = "characters" if self.tokenizer == "char" else f"words ({self.lang})"
+        rows = [
+            ("file", f"**{_escape(self.name)}** — {format_bytes(self.size_bytes)}, {self.encoding}, {self.characters:,} characters"),
+            ("vocabulary", f"{self.vocab_size:,} distinct {unit}"),
+            (
+                "training / validation",
+                f"{self.train_tokens:,} / {self.val_tokens:,} tokens (the last {self.val_fraction:.0%} is held out to measure progress)",
+            ),
+            ("model", f"{self.cell.upper()}, {self.parameters:,} parameters, batches of {self.batch_size}"),
+            (
+                "speed (rough estimate)",
+                f"≈ {self.tokens_per_second:,.0f} tokens/s on {self.device}: one pass over the training text ≈ "
+                f"{format_seconds(self.epoch_seconds)}",
+            ),
+        ]
+        if self.seconds is not None:
+            rows.append(("your time budget", f"{format_seconds(self.seconds)} ≈ {self.epochs_in_budget:.2g} passes over the text"))
+        return "\n".join(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
+
+
+def summarize_corpus(path: str | Path, config: TrainConfig | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> CorpusSummary:
+    """Read, split and tokenize ``path`` as training would; raise :class:`UserError` if training would refuse it."""
+    config = config or TrainConfig()
+    stats = _token_stats(str(path), _mtime(path), config.tokenizer, config.lang, config.val_fraction, config.min_freq, config.max_vocab, max_bytes)
+    name, size, encoding, characters, vocab_size, train_tokens, val_tokens = stats
+    if val_tokens < 2:
+        raise UserError("the validation part is too short: upload more text or raise the validation fraction")
+    batch_size = fit_batch_size(train_tokens, config.seq_len, config.batch_size)
+    device = pick_device(config.device)
+    return CorpusSummary(
+        name=name,
+        size_bytes=size,
+        encoding=encoding,
+        characters=characters,
+        tokenizer=config.tokenizer,
+        lang=config.lang,
+        vocab_size=vocab_size,
+        train_tokens=train_tokens,
+        val_tokens=val_tokens,
+        val_fraction=config.val_fraction,
+        cell=config.cell,
+        parameters=parameter_count(config, vocab_size),
+        batch_size=batch_size,
+        tokens_per_second=estimate_tokens_per_second(config, vocab_size, device),
+        device=describe(device),
+        seconds=config.seconds,
+    )
+
+
+def _mtime(path: str | Path) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0  # read_corpus reports the missing file
+
+
+@functools.lru_cache(maxsize=8)
+def _token_stats(
+    path: str, mtime: float, tokenizer: str, lang: str, val_fraction: float, min_freq: int | None, max_vocab: int, max_bytes: int
+) -> tuple[str, int, str, int, int, int, int]:
+    """Cached per file version: word-level tokenizing a large file takes seconds."""
+    corpus = read_corpus(path, max_bytes=max_bytes)
+    data = prepare_dataset(corpus.text, tokenizer, lang=lang, val_fraction=val_fraction, min_freq=min_freq, max_vocab=max_vocab)
+    return (
+        corpus.name,
+        corpus.size_bytes,
+        corpus.encoding,
+        len(corpus.text),
+        data.tokenizer.vocab_size,
+        data.train_ids.numel(),
+        data.val_ids.numel(),
+    )
+
+
+def parameter_count(config: TrainConfig, vocab_size: int) -> int:
+    """Parameters of the model ``config`` builds for this vocabulary (as ``RNNLanguageModel`` counts them)."""
+    gates = 4 if config.cell == "lstm" else 3
+    hidden, count, inputs = config.hidden_size, vocab_size * config.embedding_size, config.embedding_size
+    for _ in range(config.num_layers):
+        count += gates * hidden * (inputs + hidden + 2)
+        inputs = hidden
+    if not config.tie_weights:
+        count += hidden * vocab_size
+    return count + vocab_size
+
+
+def flops_per_token(config: TrainConfig, vocab_size: int) -> float:
+    """Training FLOPs (forward + backward) per token: ≈ 6 × the multiply-adds of the forward pass."""
+    gates = 4 if config.cell == "lstm" else 3
+    hidden, inputs, total = config.hidden_size, config.embedding_size, 0.0
+    for _ in range(config.num_layers):
+        total += 6 * gates * hidden * (inputs + hidden)
+        inputs = hidden
+    return total + 6 * hidden * vocab_size
+
+
+def estimate_tokens_per_second(config: TrainConfig, vocab_size: int, device: torch.device | None = None) -> float:
+    device = device or pick_device(config.device)
+    flops = matmul_flops(device.type, torch.get_num_threads())
+    return EFFICIENCY.get(device.type, 0.1) * flops / flops_per_token(config, vocab_size)
+
+
+_probes: dict[tuple[str, int], tuple[float, float]] = {}
+PROBE_MAX_AGE = 300.0  # seconds; a shared machine's speed drifts with its load
+
+
+def matmul_flops(device_type: str, threads: int) -> float:
+    """FLOP/s of a mid-sized float32 matmul on this device (a 50 ms probe, redone every few minutes)."""
+    key, now = (device_type, threads), time.monotonic()
+    if key not in _probes or now - _probes[key][1] > PROBE_MAX_AGE:
+        _probes[key] = (_probe_matmul(torch.device(device_type)), now)
+    return _probes[key][0]
+
+
+def _probe_matmul(device: torch.device) -> float:
+    a = torch.randn(256, 512, device=device)
+    b = torch.randn(512, 512, device=device)
+    a @ b  # warm up
+    _sync(device)
+    reps, began = 0, time.perf_counter()
+    while reps < 3 or time.perf_counter() - began < 0.05:
+        a @ b
+        reps += 1
+    _sync(device)
+    return reps * 2 * 256 * 512 * 512 / (time.perf_counter() - began)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def format_seconds(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s``, ``2 h 10 min``."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
+def format_bytes(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024**2:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / 1024**2:.1f} MB"
+
+
+def _escape(text: str) -> str:
+    """Keep a file name from being read as Markdown or HTML."""
+    return "".join("\\" + c if c in "\\`*_[]<>|#" else c for c in text)

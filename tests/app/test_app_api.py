@@ -1,0 +1,175 @@
+"""The app through gradio_client, launched in-process: train, stop, generate, bad inputs, two sessions."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
+
+from rnn_demo import session
+from rnn_demo.generate import MAX_LENGTH
+from tests.app.conftest import SMALL
+
+
+def losses(plot: dict, series: str) -> list[float]:
+    """The ``series`` losses of a LinePlot value as gradio_client returns it ({columns, data, ...})."""
+    columns = plot["columns"]
+    loss, kind = columns.index("loss"), columns.index("series")
+    return [row[loss] for row in plot["data"] if row[kind] == series]
+
+
+def test_train_streams_falling_loss_and_the_model_generates(client, corpus_file):
+    job = client.submit(handle_file(str(corpus_file)), seconds=6, api_name="/train", **SMALL)
+    updates = list(job)
+    status, plot, samples = updates[-1]
+
+    assert len(updates) >= 5, "training should stream several updates"
+    training = losses(plot, "training")
+    assert len(training) >= 4 and len(losses(plot, "validation")) >= 2
+    assert training[-1] < 0.7 * training[0], f"the loss should fall: {training}"
+    assert "Done" in status and "english.txt" in status
+    assert "validation loss" in samples and samples.strip()
+    # the plot grows: each update holds at least the rows of the one before
+    sizes = [len(u[1]["data"]) for u in updates if u[1]]
+    assert sizes == sorted(sizes) and sizes[-1] > sizes[0]
+
+    info = client.predict(model=session.TRAINED, repo_id="", api_name="/load_model")
+    assert "this session" in info and "english.txt" in info
+    text = client.predict(model=session.TRAINED, prompt="The ", length=80, seed=3, api_name="/generate")
+    assert text.startswith("The ") and len(text) > 40
+
+
+def test_cancelling_stops_training_and_keeps_the_model(client, corpus_file):
+    job = client.submit(handle_file(str(corpus_file)), seconds=100, api_name="/train", **SMALL)
+    seen = 0
+    for status, plot, _ in job:  # wait for a validation, then stop
+        seen += 1
+        if plot and losses(plot, "validation"):
+            break
+    started = time.monotonic()
+    job.cancel()
+    assert seen < 60, "should have validated within a few seconds"
+
+    # Stop keeps the model trained so far: it generates, and within about a second it stops changing.
+    text = client.predict(model=session.TRAINED, prompt="A", length=60, seed=1, api_name="/generate")
+    assert text.startswith("A") and len(text) > 30
+    info = client.predict(model=session.TRAINED, api_name="/load_model")
+    time.sleep(1.5)
+    assert client.predict(model=session.TRAINED, api_name="/load_model") == info, "training went on after Stop"
+    assert time.monotonic() - started < 10
+
+
+def test_generate_is_reproducible_with_a_seed(client):
+    # Every parameter has a default: a bundled model writes 500 tokens.
+    default = client.predict(api_name="/generate")
+    assert isinstance(default, str) and len(default) >= 400
+
+    first = client.predict(model="tiny-gru", prompt="The cat", length=120, temperature=1.0, top_k=20, top_p=0.95, seed=42, api_name="/generate")
+    second = client.predict(model="tiny-gru", prompt="The cat", length=120, temperature=1.0, top_k=20, top_p=0.95, seed=42, api_name="/generate")
+    other = client.predict(model="tiny-gru", prompt="The cat", length=120, temperature=1.0, top_k=20, top_p=0.95, seed=43, api_name="/generate")
+    assert first == second
+    assert first != other
+    assert first.startswith("The cat")
+
+
+def test_models_lists_the_bundled_lstm_and_gru(client):
+    models = {m["name"]: m for m in client.predict(api_name="/models")}
+    assert {"tiny-lstm", "tiny-gru"} <= set(models)
+    assert "GRU" in client.predict(model="tiny-gru", api_name="/load_model")
+    assert "bundled" in client.predict(model="tiny-lstm", api_name="/load_model")
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("bad")
+    files = {
+        "image.png": b"\x89PNG\r\n\x1a\n" + bytes(200),
+        "image-renamed.txt": b"\x89PNG\r\n\x1a\n" + bytes(200),
+        "empty.txt": b"",
+        "blank.md": b"  \n\n \t\n",
+        "short.txt": b"To be or not to be.\n",
+        "table.csv": b"title,author\nHamlet,Shakespeare\n",
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return {name: folder / name for name in files}
+
+
+BAD_TRAINING = [
+    ("image.png", {}, r"(?i)invalid file type"),
+    ("image-renamed.txt", {}, r"PNG image, not text"),
+    ("empty.txt", {}, r"empty"),
+    ("blank.md", {}, r"only whitespace"),
+    ("short.txt", {}, r"too short"),
+    ("table.csv", {}, r"'text' column"),
+    (None, {"seconds": 0}, r"(?i)minimum|time budget"),
+    (None, {"hidden_size": 0}, r"(?i)minimum|hidden size"),
+    (None, {"lr": -1.0}, r"(?i)minimum|learning rate"),
+]
+BAD_GENERATION = [
+    ({"temperature": -0.5}, r"(?i)less than minimum|temperature"),
+    ({"length": 0}, r"(?i)less than minimum|length"),
+    ({"length": MAX_LENGTH + 1}, r"(?i)greater than maximum|length"),
+    ({"top_p": 0.0}, r"(?i)less than minimum|top-p"),
+    ({"model": "no-such-model"}, r"(?i)not in the list of choices"),
+    ({"repo_id": "not a repo id"}, r"neither a pretrained model .* nor a Hub repo id"),
+    ({"repo_id": "../../etc"}, r"neither a pretrained model .* nor a Hub repo id"),
+]
+
+
+@pytest.mark.parametrize("name, fields, message", BAD_TRAINING, ids=[c[0] or next(iter(c[1])) for c in BAD_TRAINING])
+def test_bad_training_input_is_a_clear_error_and_the_app_keeps_serving(client, bad_files, corpus_file, name, fields, message):
+    corpus = bad_files[name] if name else corpus_file
+    with pytest.raises(AppError, match=message):
+        client.predict(handle_file(str(corpus)), api_name="/train", **{**SMALL, **fields})
+    # the summary refuses it the same way as soon as it is uploaded
+    if name:
+        with pytest.raises(AppError, match=message):
+            client.predict(handle_file(str(corpus)), api_name="/summarize")
+    summary = client.predict(handle_file(str(corpus_file)), api_name="/summarize")
+    assert "english.txt" in summary and "vocabulary" in summary
+
+
+@pytest.mark.parametrize("fields, message", BAD_GENERATION, ids=[next(iter(c[0])) + "=" + str(next(iter(c[0].values()))) for c in BAD_GENERATION])
+def test_bad_generation_input_is_a_clear_error_and_the_app_keeps_serving(client, fields, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(**{"model": "tiny-lstm", "length": 20, **fields}, api_name="/generate")
+    assert len(client.predict(model="tiny-lstm", length=20, seed=1, api_name="/generate")) == 20
+
+
+def test_my_model_before_training_is_a_clear_error(client):
+    with pytest.raises(AppError, match="haven't trained a model"):
+        client.predict(model=session.TRAINED, api_name="/generate")
+    assert "No model trained" in client.predict(model=session.TRAINED, api_name="/load_model")
+
+
+def test_two_clients_training_at_once_never_see_each_others_models(make_client, corpus_file, corpus_b):
+    alice, bob, carol = make_client(), make_client(), make_client()
+    jobs = [
+        alice.submit(handle_file(str(corpus_file)), seconds=5, api_name="/train", **SMALL),
+        bob.submit(handle_file(str(corpus_b)), seconds=5, api_name="/train", **SMALL),
+    ]
+    results = [job.result() for job in jobs]  # both run at the same time (two trainings allowed)
+    assert all("Done" in status for status, _, _ in results)
+
+    assert "english.txt" in alice.predict(model=session.TRAINED, api_name="/load_model")
+    assert "numbers.txt" in bob.predict(model=session.TRAINED, api_name="/load_model")
+    # Bob's model never saw a letter, so it can't write one; Alice's writes English.
+    bobs = bob.predict(model=session.TRAINED, length=200, seed=0, api_name="/generate")
+    alices = alice.predict(model=session.TRAINED, length=200, seed=0, api_name="/generate")
+    assert not any(c.isalpha() for c in bobs)
+    assert sum(c.isalpha() for c in alices) > 100
+    with pytest.raises(AppError, match="haven't trained a model"):
+        carol.predict(model=session.TRAINED, api_name="/generate")
+
+    # Closing a session frees its model (the tab-close handler), not an hour later.
+    held = session.live_sessions()
+    assert held >= 2
+    alice.close()
+    bob.close()
+    deadline = time.monotonic() + 10
+    while session.live_sessions() > held - 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert session.live_sessions() <= held - 2
