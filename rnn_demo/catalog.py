@@ -45,9 +45,11 @@ def open_model(
     *,
     token: str | None = None,
     endpoint: str | None = None,
+    cache_dir: str | Path | None = None,
     catalog: list[Pretrained] | None = None,
 ) -> tuple[RNNLanguageModel, str]:
     """Load a model by folder path, pretrained name or Hub repo id; return it and where it came from."""
+    hub_options = dict(token=token, endpoint=endpoint, cache_dir=cache_dir)
     source = source.strip()
     if not source:
         raise UserError("no model given")
@@ -57,10 +59,10 @@ def open_model(
     if entry is None:
         if not hub.looks_like_repo_id(source):
             raise UserError(f"{source!r}: no such checkpoint folder, pretrained model or Hub repo id (owner/name)")
-        return load_model(hub.download(source, token=token, endpoint=endpoint)), f"Hugging Face Hub ({source})"
+        return load_model(hub.download(source, **hub_options)), f"Hugging Face Hub ({source})"
     if entry.repo_id:
         try:
-            return load_model(hub.download(entry.repo_id, token=token, endpoint=endpoint)), f"Hugging Face Hub ({entry.repo_id})"
+            return load_model(hub.download(entry.repo_id, **hub_options)), f"Hugging Face Hub ({entry.repo_id})"
         except hub.HubUnreachable:
             if entry.folder is None:
                 raise

@@ -122,7 +122,7 @@ class HubServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="hub-server", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="hub-server", daemon=True)
         self._thread.start()
         return self.url
 
@@ -151,7 +151,9 @@ class _HubError(Exception):
 
 class _Handler(BaseHTTPRequestHandler):
     hub: HubServer
-    protocol_version = "HTTP/1.1"  # keep-alive, as huggingface_hub's client expects
+    # HTTP/1.0: one request per connection, so once stop() returns nothing answers any more
+    # (a kept-alive connection would go on being served by its handler thread).
+    protocol_version = "HTTP/1.0"
 
     def log_message(self, format: str, *args) -> None:  # quiet: tests read hub.requests instead
         pass
@@ -281,7 +283,7 @@ class _Handler(BaseHTTPRequestHandler):
         if repo_id in self.hub.repos:
             # The real Hub answers a conflict with the repo's URL too; create_repo(exist_ok=True) reads it.
             raise _HubError(409, "You already created this model repo", url=f"{self.hub.url}/{repo_id}")
-        self.hub.add_repo(repo_id, private=bool(payload.get("private")))
+        self.hub.add_repo(repo_id, private=payload.get("visibility") == "private" or bool(payload.get("private")))
         return _json({"url": f"{self.hub.url}/{repo_id}", "name": repo_id, "id": repo_id})
 
     def _preupload(self, repo_id: str, revision: str, payload: dict) -> tuple[int, dict, bytes]:
