@@ -105,6 +105,10 @@ def _train(args: argparse.Namespace) -> int:
     source = {"name": corpus.name, "size_bytes": corpus.size_bytes, "encoding": corpus.encoding}
     trainer = Trainer(corpus.text, config, source=source, resume=args.resume)
     out = args.out or args.resume or f"runs/{Path(corpus.name).stem}-{trainer.config.cell}"
+    try:  # before training, not after it
+        Path(out).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"{out}: cannot write the checkpoint folder ({error.strerror or error})") from None
     command = "python -m rnn_demo " + shlex.join(sys.argv[1:] if sys.argv[1:2] == ["train"] else ["train", *sys.argv[1:]])
     print(
         f"training {trainer.config.cell.upper()} ({trainer.model.parameter_count:,} parameters, "

@@ -1,0 +1,229 @@
+"""``python -m rnn_demo``: the commands, their --json output, and one clear line (exit 2) for bad input.
+
+The main paths run in real subprocesses; the long list of bad inputs runs through ``cli.main`` in
+this process (same code, fd-level capture, ~100× faster), with a few of them in subprocesses too.
+"""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from rnn_demo.cli import build_parser, main
+from tests.helpers import HUB_TOKEN, PYTHON, REPO_ROOT, python_env
+from tests.hub_server import HubServer
+
+TRAIN_KEYS = {"cell", "tokenizer", "steps", "tokens", "seconds", "tokens_per_second", "train_loss", "val_loss", "out"}
+SAMPLE_KEYS = {"text", "tokens", "seconds", "tokens_per_second"}
+EVALUATE_KEYS = {"loss", "bits_per_token", "perplexity", "tokens"}
+TINY = ["--hidden", "24", "--embedding", "16", "--seq-len", "32", "--batch-size", "8", "--threads", "1"]
+
+
+def cli(*args: str, cwd=None, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [PYTHON, "-m", "rnn_demo", *map(str, args)],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=python_env(**env),
+        cwd=cwd or REPO_ROOT,
+        timeout=300,
+    )
+
+
+def last_json(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def assert_one_line_error(returncode: int, stderr: str, expected: str) -> None:
+    assert returncode == 2, stderr
+    assert "Traceback" not in stderr
+    lines = stderr.strip("\n").split("\n")
+    assert len(lines) == 1, stderr
+    assert expected in lines[0], lines[0]
+
+
+# ----- the commands, end to end ------------------------------------------------------------------
+
+
+def test_train_then_resume_with_json_summaries(tmp_path, corpus_file):
+    out = tmp_path / "run"
+    first = cli("train", corpus_file, "--steps", "12", "--seed", "3", "--out", out, "--json", *TINY)
+    assert first.returncode == 0, first.stderr
+    assert "Traceback" not in first.stderr and "step" in first.stderr  # the progress line
+    summary = last_json(first.stdout)
+    assert set(summary) >= TRAIN_KEYS
+    assert (summary["cell"], summary["tokenizer"], summary["steps"], summary["out"]) == ("lstm", "char", 12, str(out))
+    assert summary["tokens"] == 12 * 8 * 32 and summary["val_loss"] > 0 and summary["train_loss"] > 0
+    assert {p.name for p in out.iterdir()} >= {"config.json", "model.safetensors", "README.md", "trainer_state.json"}
+
+    resumed = cli("train", corpus_file, "--resume", out, "--steps", "20", "--json", "--threads", "1")
+    assert resumed.returncode == 0, resumed.stderr
+    summary = last_json(resumed.stdout)
+    assert summary["steps"] == 20 and summary["tokens"] == 20 * 8 * 32 and summary["out"] == str(out)
+    assert json.loads((out / "config.json").read_text())["hidden_size"] == 24  # the run's own settings
+
+
+def test_sample_json_and_same_seed_same_text(checkpoint):
+    runs = [cli("sample", checkpoint, "--prompt", "The cat", "--length", "80", "--seed", "5", "--json") for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    result = last_json(runs[0].stdout)
+    assert set(result) >= SAMPLE_KEYS
+    assert result["tokens"] == 80 and result["text"].startswith("The cat") and len(result["text"]) == 87
+    assert runs[0].stdout.startswith(result["text"])  # streamed first, then the JSON line
+    assert last_json(runs[1].stdout)["text"] == result["text"]
+
+
+def test_sample_reports_unknown_prompt_characters(checkpoint):
+    run = cli("sample", checkpoint, "--prompt", "The ☃", "--length", "10", "--seed", "1", "--json")
+    assert run.returncode == 0 and "'☃'" in run.stderr
+    assert last_json(run.stdout)["unknown"] == ["☃"]
+
+
+def test_evaluate_json(checkpoint, corpus_file):
+    run = cli("evaluate", checkpoint, corpus_file, "--json")
+    assert run.returncode == 0, run.stderr
+    result = last_json(run.stdout)
+    assert set(result) >= EVALUATE_KEYS
+    assert result["bits_per_token"] == pytest.approx(result["loss"] / 0.6931471805599453)
+    assert result["perplexity"] == pytest.approx(2.718281828459045 ** result["loss"])
+    assert 0.99 * corpus_file.stat().st_size < result["tokens"] < corpus_file.stat().st_size  # rows read in parallel skip a few
+
+
+def test_push_then_sample_from_the_hub(tmp_path, checkpoint):
+    with HubServer(token=HUB_TOKEN) as hub:
+        run = cli("push", checkpoint, "someone/cli-model", HF_TOKEN=HUB_TOKEN, HF_ENDPOINT=hub.url)
+        assert run.returncode == 0, run.stderr
+        assert f"{hub.url}/someone/cli-model" in run.stdout
+        assert HUB_TOKEN not in run.stdout + run.stderr
+        assert sorted(hub.files("someone/cli-model")) == ["README.md", "config.json", "model.safetensors"]
+
+        sampled = cli("sample", "someone/cli-model", "--length", "20", "--seed", "1", "--json", HF_ENDPOINT=hub.url)
+        assert sampled.returncode == 0, sampled.stderr
+        assert last_json(sampled.stdout)["model"] == "Hugging Face Hub (someone/cli-model)"
+
+
+def test_help_for_each_command():
+    run = cli("--help")
+    assert run.returncode == 0 and all(c in run.stdout for c in ("train", "sample", "evaluate", "push"))
+    for command in ("train", "sample", "evaluate", "push"):
+        with pytest.raises(SystemExit) as exited:
+            main([command, "--help"])
+        assert exited.value.code == 0
+
+
+def test_the_argument_names_scripts_rely_on():
+    parser = build_parser()
+    train = parser.parse_args(
+        "train c.txt --cell gru --tokenizer word --lang zh --seconds 5 --steps 9 --hidden 8 --layers 2 --embedding 4 "
+        "--dropout 0.1 --seq-len 16 --batch-size 2 --lr 0.01 --val-fraction 0.2 --implementation scratch "
+        "--device cpu --seed 4 --resume r --out o --json".split()
+    )
+    assert (train.cell, train.tokenizer, train.lang, train.hidden_size, train.num_layers, train.embedding_size) == ("gru", "word", "zh", 8, 2, 4)
+    assert (train.seq_len, train.batch_size, train.lr, train.val_fraction, train.implementation) == (16, 2, 0.01, 0.2, "scratch")
+    assert (train.seconds, train.steps, train.dropout, train.device, train.seed, train.resume, train.out, train.json) == (5.0, 9, 0.1, "cpu", 4, "r", "o", True)
+    sample = parser.parse_args("sample m --prompt p --length 3 --temperature 0 --top-k 2 --top-p 0.5 --seed 1 --json".split())
+    assert (sample.prompt, sample.length, sample.temperature, sample.top_k, sample.top_p, sample.seed, sample.json) == ("p", 3, 0.0, 2, 0.5, 1, True)
+    assert parser.parse_args("evaluate m c.txt --json".split()).json
+    assert parser.parse_args("push m o/n --private".split()).private
+
+
+# ----- bad input: one line on stderr, exit code 2, no traceback ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory, checkpoint):
+    folder = tmp_path_factory.mktemp("bad")
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "blank.txt").write_text("  \n\n\t \n")
+    (folder / "picture.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    (folder / "table.csv").write_text("title,body\nA,B\n")
+    (folder / "short.txt").write_text("Too short to train on.\n")
+    (folder / "one.txt").write_text("x")
+    (folder / "a-file").write_text("not a folder")
+    pickled = folder / "pickled"
+    pickled.mkdir()
+    (pickled / "config.json").write_bytes((checkpoint / "config.json").read_bytes())
+    (pickled / "pytorch_model.bin").write_bytes(b"\x80\x04pickle")
+    no_state = folder / "no-state"
+    no_state.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(checkpoint / name, no_state / name)
+    return folder
+
+
+BAD_INPUTS = [
+    ([], "the following arguments are required"),
+    (["fly"], "invalid choice: 'fly'"),
+    (["train"], "the following arguments are required: corpus"),
+    (["train", "{bad}/missing.txt"], "missing.txt: no such file"),
+    (["train", "{bad}/empty.txt"], "empty.txt: the file is empty"),
+    (["train", "{bad}/blank.txt"], "blank.txt: the file holds only whitespace"),
+    (["train", "{bad}/picture.txt"], "picture.txt: this is a PNG image"),
+    (["train", "{bad}/table.csv"], "a CSV corpus needs a 'text' column"),
+    (["train", "{bad}/short.txt", "--steps", "1"], "the corpus is too short"),
+    (["train", "{corpus}", "--max-bytes", "0.01"], "is over the 10.2 KB limit"),
+    (["train", "{corpus}", "--cell", "rnn"], "argument --cell: invalid choice: 'rnn'"),
+    (["train", "{corpus}", "--steps", "many"], "argument --steps: invalid int value: 'many'"),
+    (["train", "{corpus}", "--steps", "0"], "step budget must be positive"),
+    (["train", "{corpus}", "--seconds", "-5"], "time budget must be positive"),
+    (["train", "{corpus}", "--lr", "-1", "--steps", "1"], "learning rate must be"),
+    (["train", "{corpus}", "--dropout", "1.5", "--steps", "1"], "dropout must be in [0, 1)"),
+    (["train", "{corpus}", "--hidden", "0", "--steps", "1"], "hidden size must be ≥ 1"),
+    (["train", "{corpus}", "--seq-len", "1", "--steps", "1"], "sequence length must be ≥ 2"),
+    (["train", "{corpus}", "--val-fraction", "0.9", "--steps", "1"], "validation fraction must be between 0 and 0.5"),
+    (["train", "{corpus}", "--tokenizer", "word", "--lang", "qq", "--steps", "1"], "spaCy cannot tokenize language 'qq'"),
+    (["train", "{corpus}", "--resume", "{bad}/nowhere", "--steps", "1"], "no trainer state to resume from"),
+    (["train", "{corpus}", "--resume", "{bad}/no-state", "--steps", "1"], "no trainer state to resume from"),
+    (["train", "{corpus}", "--steps", "1", "--out", "{bad}/a-file", *TINY], "a-file: cannot write the checkpoint folder"),
+    (["sample", "nowhere"], "'nowhere': no such checkpoint folder, pretrained model or Hub repo id"),
+    (["sample", "{bad}/pickled"], "refusing pickled weights (pytorch_model.bin)"),
+    (["sample", "{bad}"], "not a checkpoint folder (missing config.json, model.safetensors)"),
+    (["sample", "{checkpoint}", "--length", "0"], "length must be between 1 and 10,000"),
+    (["sample", "{checkpoint}", "--temperature", "-1"], "temperature must be 0"),
+    (["sample", "{checkpoint}", "--top-k", "-2"], "top-k must be ≥ 0"),
+    (["sample", "{checkpoint}", "--top-p", "2"], "top-p must be in (0, 1]"),
+    (["sample", "{checkpoint}", "--length", "ten"], "argument --length: invalid int value: 'ten'"),
+    (["evaluate", "{checkpoint}", "{bad}/missing.txt"], "missing.txt: no such file"),
+    (["evaluate", "{checkpoint}", "{bad}/one.txt"], "one.txt: too short to evaluate"),
+    (["evaluate", "{checkpoint}", "{corpus}", "--val-fraction", "0.9"], "validation fraction must be between 0 and 0.5"),
+    (["evaluate", "nowhere", "{corpus}"], "no such checkpoint folder"),
+    (["push", "{bad}/pickled", "someone/model"], "refusing pickled weights"),
+    (["push", "{checkpoint}", "not a repo"], "'not a repo' is not a Hub repo id"),
+    (["push", "{checkpoint}", "someone/model"], "no Hugging Face token: set HF_TOKEN"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD_INPUTS, ids=[" ".join(a) or "(nothing)" for a, _ in BAD_INPUTS])
+def test_bad_input_in_process(argv, message, bad_files, checkpoint, corpus_file, capfd, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # a stray default --out would land here, not in the repo
+    argv = [a.format(bad=bad_files, checkpoint=checkpoint, corpus=corpus_file) for a in argv]
+    try:
+        code = main(argv)
+    except SystemExit as exited:  # argparse's own errors
+        code = exited.code
+    captured = capfd.readouterr()
+    assert_one_line_error(code, captured.err, message)
+    assert captured.out == ""
+
+
+def test_bad_input_in_subprocesses(bad_files, checkpoint, corpus_file):
+    """The same rule end to end: exit status 2 from `python -m rnn_demo`, one line, no traceback."""
+    with HubServer(token=HUB_TOKEN) as hub:
+        cases = [
+            (["train", bad_files / "missing.txt"], {}, "missing.txt: no such file"),
+            (["train", corpus_file, "--cell", "rnn"], {}, "invalid choice: 'rnn'"),
+            (["sample", checkpoint, "--top-p", "2"], {}, "top-p must be in (0, 1]"),
+            (["sample", "someone/absent"], {"HF_ENDPOINT": hub.url}, "someone/absent: no such model repo on the Hub"),
+            (["push", checkpoint, "someone/model"], {"HF_ENDPOINT": hub.url}, "no Hugging Face token"),
+            (["push", checkpoint, "someone/model"], {"HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_wrong_0123456789"}, "the token was rejected"),
+        ]
+        for args, env, message in cases:
+            run = cli(*args, **env)
+            assert_one_line_error(run.returncode, run.stderr, message)
+            assert "hf_wrong_0123456789" not in run.stdout + run.stderr
+    url = hub.url  # stopped: nothing listens there now
+    run = cli("push", checkpoint, "someone/model", HF_ENDPOINT=url, HF_TOKEN=HUB_TOKEN)
+    assert_one_line_error(run.returncode, run.stderr, "the Hub could not be reached")
