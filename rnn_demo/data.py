@@ -102,6 +102,8 @@ def _decode_legacy(raw: bytes, name: str) -> tuple[str, str]:
 
 
 def _csv_text_column(text: str, name: str) -> str:
+    # The csv module refuses fields over 128 KB by default; a whole chapter in one cell is fine here.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text)))
     rows = csv.DictReader(io.StringIO(text))
     columns = {(c or "").strip().lower(): c for c in rows.fieldnames or []}
     if "text" not in columns:

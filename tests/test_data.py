@@ -95,6 +95,11 @@ def test_csv_text_column_rows_joined_by_newlines(tmp_path):
     assert corpus.text == 'Hello, world\nA quoted "word" and\nan inner newline\nLast row'
 
 
+def test_csv_with_a_long_text_cell(tmp_path):
+    chapter = "A very long chapter, all in one cell. " * 8000  # 300 KB, over csv's default field limit
+    assert read_corpus(_write(tmp_path, "long.csv", f'id,text\n1,"{chapter}"\n2,short\n')).text == chapter + "\nshort"
+
+
 def test_csv_saved_by_excel_with_bom_and_cp1252(tmp_path):
     assert read_corpus(_write(tmp_path, "bom.csv", codecs.BOM_UTF8 + b"text\nfirst\nsecond\n")).text == "first\nsecond"
     legacy = "text,n\n" + "Café “déjà vu” — naïve señor,1\n" * 3
