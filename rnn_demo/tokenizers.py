@@ -135,6 +135,8 @@ def fit_tokenizer(
     empty = CharTokenizer([UNK]) if kind == "char" else WordTokenizer([UNK], lang)
     pieces = empty.pieces(train_text)
     vocab = build_vocab(pieces, min_freq, max_vocab)
+    if len(vocab) < 2:  # a model over <unk> alone would train, then have nothing to generate
+        raise UserError(f"the vocabulary is empty: nothing in the training text appears {min_freq} times (lower min_freq)")
     tokenizer = CharTokenizer(vocab) if kind == "char" else WordTokenizer(vocab, lang)
     return tokenizer, tokenizer.encode_pieces(pieces)
 

@@ -92,6 +92,11 @@ def test_max_vocab_caps_the_vocabulary_keeping_the_most_frequent():
         fit_tokenizer("char", text, max_vocab=1)
 
 
+def test_empty_vocabulary_is_refused():
+    with pytest.raises(UserError, match="the vocabulary is empty: nothing in the training text appears 5 times"):
+        fit_tokenizer("char", "abcd", min_freq=5)
+
+
 def test_vocabulary_order_is_deterministic():
     text = "banana bandana"
     assert fit_tokenizer("char", text)[0].vocab == fit_tokenizer("char", text)[0].vocab == [UNK, "a", "n", "b", " ", "d"]
