@@ -67,9 +67,10 @@ def build(variant: str, cell: str, config: TrainConfig) -> torch.nn.Module:
     )
 
 
-def tokens_per_second(model: torch.nn.Module, config: TrainConfig, seconds: float) -> float:
+def tokens_per_second(model: torch.nn.Module, config: TrainConfig, seconds: float, device: str = "cpu") -> float:
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    ids = torch.randint(0, VOCAB, (config.batch_size, config.seq_len + 1))
+    ids = torch.randint(0, VOCAB, (config.batch_size, config.seq_len + 1), device=device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     def step() -> None:
         logits, _ = model(ids[:, :-1])
@@ -79,11 +80,13 @@ def tokens_per_second(model: torch.nn.Module, config: TrainConfig, seconds: floa
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
         optimizer.step()
 
-    step()  # warm-up (oneDNN primitive creation)
+    step()  # warm-up (oneDNN primitive creation, cuDNN plans)
+    sync()
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         step()
         steps += 1
+    sync()
     return steps * config.batch_size * config.seq_len / (time.perf_counter() - start)
 
 
