@@ -46,6 +46,8 @@ class TrainConfig:
     seq_len: int = 64
     batch_size: int = 64
     lr: float = 5e-3
+    lr_schedule: str = "constant"  # or "cosine": decay to lr_floor × lr by the end of the budget
+    lr_floor: float = 0.1
     clip: float = 1.0
     val_fraction: float = 0.1
     min_freq: int | None = None
@@ -68,6 +70,8 @@ class TrainConfig:
             raise UserError(f"step budget must be positive, got {self.steps}")
         if not 0 < self.lr <= MAX_LR:  # far above MAX_LR, Adam's step overflows float32 and crashes
             raise UserError(f"learning rate must be in (0, {MAX_LR:g}], got {self.lr}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise UserError(f"unknown lr schedule {self.lr_schedule!r}: choose {' or '.join(LR_SCHEDULES)}")
         if not self.clip > 0:
             raise UserError(f"gradient clip must be positive, got {self.clip}")
         if self.threads is not None and self.threads < 1:
@@ -79,6 +83,9 @@ class TrainConfig:
         for name in ("hidden_size", "embedding_size", "num_layers"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name.replace('_', ' ')} must be ≥ 1")
+
+
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -229,6 +236,8 @@ class Trainer:
             pos.epoch, pos.window, self.state = pos.epoch + 1, 0, None
         inputs, targets = window(self.train_rows, pos.window * config.seq_len, config.seq_len)
         model.train()
+        for group in self.optimizer.param_groups:
+            group["lr"] = config.lr * self._lr_factor()
         with torch.random.fork_rng(devices=[]):
             torch.set_rng_state(self.rng_state)
             with autocast(self.device):
@@ -249,6 +258,14 @@ class Trainer:
             )
         pos.step, pos.window, pos.tokens = pos.step + 1, pos.window + 1, pos.tokens + targets.numel()
         return value
+
+    def _lr_factor(self) -> float:
+        """Cosine decay over the budget (steps if given, else seconds); 1 for a constant rate."""
+        c, pos = self.config, self.position
+        if c.lr_schedule == "constant":
+            return 1.0
+        done = pos.step / c.steps if c.steps is not None else pos.elapsed / c.seconds
+        return c.lr_floor + (1 - c.lr_floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
 
     def _budget_spent(self) -> bool:
         c, pos = self.config, self.position
