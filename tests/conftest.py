@@ -40,19 +40,14 @@ def corpus_file(tmp_path_factory, corpus_text) -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory, corpus_text) -> tuple[Trainer, Path]:
-    """A tiny LSTM trained 60 steps, saved as a checkpoint folder (with trainer state). Don't modify."""
+def checkpoint(tmp_path_factory, corpus_text) -> Path:
+    """A tiny LSTM trained 60 steps, saved as a checkpoint folder with its trainer state. Don't modify it."""
     trainer = Trainer(corpus_text, tiny_config(steps=60), source={"name": "english.txt", "encoding": "utf-8"})
     for _ in trainer.run():
         pass
     folder = tmp_path_factory.mktemp("checkpoint") / "tiny-lstm"
     trainer.save(str(folder), command="python -m rnn_demo train english.txt --steps 60")
-    return trainer, folder
-
-
-@pytest.fixture(scope="session")
-def checkpoint(trained) -> Path:
-    return trained[1]
+    return folder
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 import torch
 
-from rnn_demo import checkpoint as checkpoints
+from rnn_demo import checkpoint as ckpt
 from rnn_demo.errors import UserError
 from rnn_demo.generate import Generation, generate_text
 from rnn_demo.model import RNNLanguageModel
@@ -17,7 +17,7 @@ PROBABILITIES = {"a": 0.5, "b": 0.3, "c": 0.15, "d": 0.05}
 
 @pytest.fixture(scope="module")
 def model(checkpoint):
-    return checkpoints.load_model(checkpoint)
+    return ckpt.load_model(checkpoint)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from rnn_demo import checkpoint
+from rnn_demo import checkpoint as ckpt
 from rnn_demo.errors import UserError
 from rnn_demo.model import RNNLanguageModel
 from rnn_demo.tokenizers import CharTokenizer
@@ -34,8 +34,8 @@ def test_fused_and_scratch_give_the_same_logits_both_ways(tmp_path, cell, layers
     ids = _ids()
     for trained_with, loaded_with in (("fused", "scratch"), ("scratch", "fused")):
         model = _model(cell, num_layers=layers, dropout=dropout, implementation=trained_with)
-        checkpoint.save_model(model, tmp_path / trained_with)
-        other = checkpoint.load_model(tmp_path / trained_with, implementation=loaded_with)
+        ckpt.save_model(model, tmp_path / trained_with)
+        other = ckpt.load_model(tmp_path / trained_with, implementation=loaded_with)
         assert other.implementation == loaded_with and not other.training
         logits, state = model(ids)
         other_logits, other_state = other(ids)
@@ -78,11 +78,11 @@ def test_step_matches_forward(cell):
 @pytest.mark.parametrize("cell", CELLS)
 def test_save_load_round_trip_is_bit_exact(tmp_path, cell):
     model = _model(cell, num_layers=2, dropout=0.1)
-    folder = checkpoint.save_model(model, tmp_path / "ckpt", card="# card\n")
+    folder = ckpt.save_model(model, tmp_path / "ckpt", card="# card\n")
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
     config = json.loads((folder / "config.json").read_text())
     assert config["cell"] == cell and config["num_layers"] == 2 and config["tokenizer"] == VOCAB
-    loaded = checkpoint.load_model(folder)
+    loaded = ckpt.load_model(folder)
     assert loaded.architecture() == model.architecture()
     for name, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], value), name
@@ -96,8 +96,8 @@ def test_tied_weights_share_one_tensor_and_survive_saving(tmp_path):
     assert model.decoder.weight is model.embedding.weight
     untied = _model(embedding_size=12, hidden_size=12)
     assert model.parameter_count == untied.parameter_count - untied.decoder.weight.numel()
-    checkpoint.save_model(model, tmp_path / "tied")
-    loaded = checkpoint.load_model(tmp_path / "tied")
+    ckpt.save_model(model, tmp_path / "tied")
+    loaded = ckpt.load_model(tmp_path / "tied")
     assert loaded.decoder.weight is loaded.embedding.weight
     assert torch.equal(loaded.embedding.weight, model.embedding.weight)
     ids = _ids()
@@ -124,14 +124,14 @@ def test_folder_with_only_pickled_weights_is_refused(tmp_path, names):
         else:
             torch.save(model.state_dict(), tmp_path / name)
     with pytest.raises(UserError, match=r"refusing pickled weights \(.*(pytorch_model\.bin|model\.pt)"):
-        checkpoint.load_model(tmp_path)
+        ckpt.load_model(tmp_path)
     with pytest.raises(UserError, match="model.safetensors"):  # the mixin's own loader refuses too
         RNNLanguageModel.from_pretrained(tmp_path)
 
 
 @pytest.mark.parametrize("keep, missing", [("config.json", "model.safetensors"), ("model.safetensors", "config.json"), ("README.md", "config.json, model.safetensors")])
 def test_missing_files_are_refused(tmp_path, keep, missing):
-    saved = checkpoint.save_model(_model(), tmp_path / "full")
+    saved = ckpt.save_model(_model(), tmp_path / "full")
     partial = tmp_path / "partial"
     partial.mkdir()
     if keep == "README.md":
@@ -139,23 +139,23 @@ def test_missing_files_are_refused(tmp_path, keep, missing):
     else:
         (partial / keep).write_bytes((saved / keep).read_bytes())
     with pytest.raises(UserError, match=f"not a checkpoint folder \\(missing {missing}\\)"):
-        checkpoint.load_model(partial)
+        ckpt.load_model(partial)
 
 
 def test_missing_folder_is_refused(tmp_path):
     with pytest.raises(UserError, match="no such checkpoint folder"):
-        checkpoint.load_model(tmp_path / "nowhere")
+        ckpt.load_model(tmp_path / "nowhere")
 
 
 def test_mismatched_weights_are_refused(tmp_path):
-    folder = checkpoint.save_model(_model(hidden_size=12), tmp_path / "ckpt")
+    folder = ckpt.save_model(_model(hidden_size=12), tmp_path / "ckpt")
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps(config | {"hidden_size": 16}))
     with pytest.raises(UserError, match="not a compatible checkpoint"):
-        checkpoint.load_model(folder)
+        ckpt.load_model(folder)
     (folder / "config.json").write_text("{not json")
     with pytest.raises(UserError, match="not a compatible checkpoint"):
-        checkpoint.load_model(folder)
+        ckpt.load_model(folder)
 
 
 def test_trained_checkpoint_has_a_hub_model_card(checkpoint):

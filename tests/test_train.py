@@ -6,7 +6,7 @@ import pytest
 import safetensors.torch
 import torch
 
-from rnn_demo import checkpoint
+from rnn_demo import checkpoint as ckpt
 from rnn_demo.errors import UserError
 from rnn_demo.evaluate import evaluate
 from rnn_demo.generate import generate_text
@@ -90,7 +90,7 @@ def test_closing_the_generator_keeps_the_best_weights_usable(tmp_path, corpus_te
     assert check.loss == pytest.approx(pos.best_val_loss, abs=1e-6)
     assert len(generate_text(trainer.model, length=50, seed=0)) == 50
     trainer.save(str(tmp_path / "stopped"))
-    loaded = checkpoint.load_model(tmp_path / "stopped")
+    loaded = ckpt.load_model(tmp_path / "stopped")
     _assert_same_tensors(_weights(loaded), trainer.best_weights)
 
 
@@ -180,7 +180,7 @@ def test_resume_equals_an_uninterrupted_run_bit_for_bit(tmp_path, corpus_text):
     # The training trajectory (latest weights, optimizer moments, data position, hidden state, RNG)
     # is the same; the best weights may differ only because stopping at step 12 validated there too.
     whole_state, resumed_state = (
-        {k: v for k, v in safetensors.torch.load_file(tmp_path / name / checkpoint.STATE_TENSORS).items() if not k.startswith("best.")}
+        {k: v for k, v in safetensors.torch.load_file(tmp_path / name / ckpt.STATE_TENSORS).items() if not k.startswith("best.")}
         for name in ("whole", "resumed")
     )
     assert any(k.startswith("optim.") for k in whole_state) and any(k.startswith("hidden.") for k in whole_state)
@@ -206,7 +206,7 @@ def test_saving_mid_run_and_after_keeps_training_on_the_latest_weights(tmp_path,
     _assert_same_tensors(saving.latest_weights, plain.latest_weights)
     saving.save(str(tmp_path / "after"))
     _assert_same_tensors(_weights(saving.model), _weights(plain.model))
-    loaded = checkpoint.load_model(tmp_path / "after")
+    loaded = ckpt.load_model(tmp_path / "after")
     _assert_same_tensors(_weights(loaded), plain.best_weights)
 
 
@@ -215,7 +215,7 @@ def test_tied_weights_train_save_and_resume(tmp_path, corpus_text):
     trainer = Trainer(corpus_text, config)
     _run(trainer)
     trainer.save(str(tmp_path / "tied"))
-    assert checkpoint.load_model(tmp_path / "tied").decoder.weight is not None
+    assert ckpt.load_model(tmp_path / "tied").decoder.weight is not None
     resumed = Trainer(corpus_text, TrainConfig(steps=8, seconds=None, threads=1), resume=str(tmp_path / "tied"))
     assert resumed.model.decoder.weight is resumed.model.embedding.weight
     assert _run(resumed)[-1].step == 8
@@ -236,7 +236,7 @@ def test_word_level_model_trains_saves_and_writes_prose(tmp_path, corpus_text):
     validations = [e.val_loss for e in events if e.val_loss is not None]
     assert validations[-1] < validations[0] - 0.5
     trainer.save(str(tmp_path / "words"))
-    model = checkpoint.load_model(tmp_path / "words")
+    model = ckpt.load_model(tmp_path / "words")
     assert model.tokenizer.kind == "word" and model.tokenizer.lang == "en"
     text = generate_text(model, "The cat ", length=60, temperature=0.5, seed=0)
     # Pieces carry their own whitespace, so the words come out whole and spaced: no "catsees", no "ca t".
