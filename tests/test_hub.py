@@ -68,6 +68,15 @@ def test_malformed_repo_id_is_a_user_error(hub, hf_cache, repo_id):
         rnn_hub.download(repo_id, endpoint=hub.url, cache_dir=hf_cache)
 
 
+def test_download_a_given_revision(hub, hf_cache, checkpoint):
+    hub.add_repo("someone/tiny", checkpoint)
+    sha = hub.commit_sha("someone/tiny")
+    folder = rnn_hub.download("someone/tiny", revision=sha, endpoint=hub.url, cache_dir=hf_cache)
+    assert folder.name == sha
+    with pytest.raises(UserError, match="someone/tiny: no revision 'v9'"):
+        rnn_hub.download("someone/tiny", revision="v9", endpoint=hub.url, cache_dir=hf_cache)
+
+
 def test_unreachable_hub_is_reported_as_such(hf_cache):
     with pytest.raises(rnn_hub.HubUnreachable, match="someone/tiny: the Hub could not be reached"):
         rnn_hub.download("someone/tiny", endpoint=_dead_endpoint(), cache_dir=hf_cache)
