@@ -197,6 +197,8 @@ class _Handler(BaseHTTPRequestHandler):
         if parts[:1] != ["api"]:
             raise _HubError(404, f"no such page: {path}")
         if self.command == "GET" and parts[1:] == ["whoami-v2"]:
+            if not self._authenticated():
+                raise _HubError(401, "Invalid credentials in Authorization header")
             return _json({"type": "user", "name": "test-user", "auth": {"type": "access_token"}})
         if self.command == "POST" and parts[1:] == ["repos", "create"]:
             return self._create_repo(json.loads(body or b"{}"))
