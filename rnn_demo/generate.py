@@ -58,8 +58,14 @@ class Generation:
         self.length, self.temperature, self.top_k, self.top_p = length, temperature, top_k, top_p
         self.seed = random.randrange(2**31) if seed is None else int(seed)
         tokenizer = model.tokenizer
-        self.unknown = tokenizer.unknown_pieces(prompt) if prompt else []
-        ids = tokenizer.encode(prompt).tolist() if prompt else []
+        pieces = list(tokenizer.pieces(prompt)) if prompt else []
+        self.bridge = ""  # text owed between the prompt and the first generated piece
+        if tokenizer.kind == "word" and pieces and pieces[-1] not in tokenizer.index and pieces[-1] + " " in tokenizer.index:
+            # Words carry their trailing space: a prompt ending in "sees" meets "sees " in the vocabulary.
+            pieces[-1] += " "
+            self.bridge = " "
+        self.unknown = list(dict.fromkeys(p for p in pieces if p not in tokenizer.index))
+        ids = tokenizer.encode_pieces(pieces).tolist() if pieces else []
         if tokenizer.kind == "char":
             ids = [i for i in ids if i != 0]
         if tokenizer.vocab_size < 2:
@@ -76,9 +82,11 @@ class Generation:
             for token in primer[:-1]:
                 stepper.advance(token)
             token = primer[-1]
+            bridge = self.bridge
             for _ in range(self.length):
                 token = self._choose(stepper.logits(token), generator)
-                yield vocab[token]
+                yield bridge + vocab[token]
+                bridge = ""
 
     def _choose(self, logits: torch.Tensor, generator: random.Random) -> int:
         """Pick the next token from logits already divided by the temperature."""

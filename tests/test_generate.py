@@ -137,6 +137,20 @@ def test_word_model_maps_unknown_prompt_words_to_unk_and_never_emits_it():
     assert UNK not in pieces and all(p in tokenizer.vocab for p in pieces)
 
 
+def test_word_prompt_ending_mid_sentence_continues_after_a_space():
+    """spaCy keeps a word's trailing space: "sees" at the prompt's end must meet "sees " in the vocabulary."""
+    text = "the cat sees the dog . the dog sees the cat .\n" * 20
+    tokenizer, _ = fit_tokenizer("word", text)
+    torch.manual_seed(0)
+    model = RNNLanguageModel(tokenizer.to_config(), embedding_size=8, hidden_size=16).eval()
+    generation = Generation(model, "the cat sees", length=5, seed=1)
+    assert generation.unknown == []
+    assert generation.prompt_ids[-1] == tokenizer.index["sees "]
+    pieces = list(generation)
+    assert pieces[0].startswith(" ") and pieces[0][1:] in tokenizer.vocab
+    assert all(p in tokenizer.vocab for p in pieces[1:])
+
+
 @pytest.mark.parametrize(
     "settings, message",
     [
