@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=int, help="CPU threads (default: the usable cores)")
     train.add_argument("--seed", type=int)
     train.add_argument("--max-bytes", type=float, default=20, help="corpus size cap in MB (default 20)")
-    train.add_argument("--resume", metavar="DIR", help="continue the run saved in this checkpoint folder")
+    train.add_argument("--resume", metavar="DIR", help="continue the run saved in this checkpoint folder; --seconds/--steps count the whole run, so the same command picks up where it stopped")
     train.add_argument("--out", metavar="DIR", help="checkpoint folder to write (default: runs/<corpus>-<cell>)")
     train.add_argument("--save-every", type=float, default=300, metavar="S", help="also save every S seconds (default 300)")
     train.add_argument("--json", action="store_true", help="last line of stdout: a JSON summary")

@@ -72,6 +72,8 @@ class TrainConfig:
             raise UserError(f"learning rate must be in (0, {MAX_LR:g}], got {self.lr}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise UserError(f"unknown lr schedule {self.lr_schedule!r}: choose {' or '.join(LR_SCHEDULES)}")
+        if not 0 <= self.lr_floor <= 1:
+            raise UserError(f"lr floor must be in [0, 1], got {self.lr_floor}")
         if not self.clip > 0:
             raise UserError(f"gradient clip must be positive, got {self.clip}")
         if self.threads is not None and self.threads < 1:
