@@ -30,13 +30,27 @@ DEFAULTS = TrainConfig()  # the benchmarked defaults: the UI shows these, never 
 train_on_device = spaces.GPU(duration=session.gpu_duration)(session.train_events)
 ON_ZERO_GPU = train_on_device is not session.train_events
 PLOT_COLUMNS = ["step", "loss", "series"]
+
+
+SERIES = {"training": "#2563eb", "validation": "#ea580c"}
+
+
+def loss_frame(rows: list[dict]) -> pd.DataFrame:
+    """The loss plot's data: numeric step and loss columns even when empty (else the axes turn categorical),
+    and a blank (NaN, not drawn) row for each series without points yet: the browser fixes the colour of
+    each series when it first draws the chart, from the series present then."""
+    present = {row["series"] for row in rows}
+    blanks = [{"step": 0, "loss": float("nan"), "series": name} for name in SERIES if name not in present]
+    frame = pd.DataFrame([*blanks, *rows], columns=PLOT_COLUMNS)
+    return frame.astype({"step": "int64", "loss": "float64", "series": "str"})
+
 TRAIN_FIELDS = [
     "cell", "tokenizer", "lang", "seconds", "hidden_size", "num_layers", "embedding_size",
     "dropout", "seq_len", "batch_size", "lr", "seed",
 ]  # fmt: skip
 
 INTRO = """
-# 🔁 Recurrent networks that write: train an LSTM or a GRU in your browser
+# Recurrent networks that write: train an LSTM or a GRU in your browser
 
 A recurrent network reads text one character (or word) at a time. It carries a *hidden state* — its memory of
 what it has read so far — and learns to predict what comes next. **① Upload** any text, **② train** it for a
@@ -129,15 +143,15 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
         view = session.RunView(config, text.name)
         ws.running, outcome = True, "stopped"
         try:
-            yield view.status, pd.DataFrame([], columns=PLOT_COLUMNS), view.samples_text, ws
+            yield view.status, loss_frame([]), view.samples_text, ws
             for event in events:
                 view.update(event)
                 if event.model is not None:
                     ws.keep(event.model)
-                yield view.status, pd.DataFrame(view.rows, columns=PLOT_COLUMNS), view.samples_text, ws
+                yield view.status, loss_frame(view.rows), view.samples_text, ws
             outcome = "done"
         except (UserError, gr.Error) as error:
-            outcome = f"{view.headline}\n\n❌ **Training failed:** {html.escape(str(getattr(error, 'message', error)), quote=False)}"
+            outcome = f"{view.headline}\n\n✗ **Training failed:** {html.escape(str(getattr(error, 'message', error)), quote=False)}"
             raise
         finally:
             events.close()  # a stopped run validates once more and hands over its best weights
@@ -155,7 +169,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
         archive = workspace.checkpoint_zip()
         return (
             workspace.last_status or gr.skip(),
-            gr.DownloadButton(f"⬇ Download {archive.name}", value=str(archive), visible=True),
+            gr.DownloadButton(f"↓ Download {archive.name}", value=str(archive), visible=True),
             gr.Dropdown(value=session.TRAINED),
             gr.Button(interactive=True),
             gr.Button(interactive=False),
@@ -205,7 +219,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
         if workspace is None:
             raise UserError("you haven't trained a model in this session yet: train one first")
         url = workspace.push(repo_id, token, private=bool(private), endpoint=settings.hub_endpoint)
-        return f"✅ Pushed to {url} — the token was used for this upload only, and has been cleared.", ""
+        return f"✓ Pushed to {url} — the token was used for this upload only, and has been cleared.", ""
 
     # ----- layout ----------------------------------------------------------------------------
 
@@ -242,16 +256,16 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                         train_seed = gr.Number(DEFAULTS.seed, label="Seed", minimum=0, maximum=2**31 - 1, precision=0, info="same seed, same run (on a CPU)")
                 with gr.Row():
                     train_btn = gr.Button("▶ Train", variant="primary")
-                    stop_btn = gr.Button("⏹ Stop", variant="stop", interactive=False)
+                    stop_btn = gr.Button("■ Stop", variant="stop", interactive=False)
             with gr.Column(scale=3, min_width=420):
                 status = gr.Markdown(
                     "Upload a text, then press **Train**. The loss curve and samples appear here as it learns.",
                     label="Status", elem_classes="status-box",
                 )
                 plot = gr.LinePlot(
-                    pd.DataFrame([], columns=PLOT_COLUMNS), x="step", y="loss", color="series",
-                    color_map={"training": "#2563eb", "validation": "#ea580c"},
-                    x_title="training step", y_title="loss (nats per token)", label="Loss: lower is better", height=300,
+                    loss_frame([]), x="step", y="loss", color="series",
+                    color_map=SERIES,
+                    x_title="training step", y_title="loss (nats per token)", color_title="", label="Loss (lower is better)",
                 )  # fmt: skip
                 samples = gr.Textbox(
                     "A sample appears here at each validation: watch the text get better.",
@@ -259,7 +273,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                     interactive=False, autoscroll=False, elem_classes="samples",
                 )  # fmt: skip
                 with gr.Row():
-                    download_btn = gr.DownloadButton("⬇ Download the model (.zip)", visible=False, variant="secondary")
+                    download_btn = gr.DownloadButton("↓ Download the model (.zip)", visible=False, variant="secondary")
                 with gr.Accordion("Share your model on the Hugging Face Hub", open=False):
                     gr.Markdown("Paste a token with *write* access ([create one](https://huggingface.co/settings/tokens)). It is used for this one upload and never stored or logged.")
                     with gr.Row():
@@ -285,7 +299,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                     top_k = gr.Slider(0, 200, value=0, step=1, label="Top-k", info="0 = off")
                     top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="Top-p", info="1 = off")
                 gen_seed = gr.Number(-1, label="Seed", precision=0, minimum=-1, maximum=2**31 - 1, info="-1 = a new random seed each time")
-                generate_btn = gr.Button("✍ Generate", variant="primary")
+                generate_btn = gr.Button("Generate", variant="primary")
             with gr.Column(scale=3, min_width=420):
                 output = gr.Textbox(label="Generated text", lines=18, max_lines=30, interactive=False, elem_classes="generated", buttons=["copy"])
                 gen_note = gr.Markdown(label="Generation note")

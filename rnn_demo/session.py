@@ -260,7 +260,8 @@ class RunView:
             )
             self.line = "Starting…"
             return
-        if p.get("train_loss") is not None:
+        last_step = max((r["step"] for r in self.rows if r["series"] == "training"), default=-1)
+        if p.get("train_loss") is not None and not p.get("done") and p["step"] > last_step:
             self.rows.append({"step": p["step"], "loss": round(p["train_loss"], 4), "series": "training"})
         if p.get("val_loss") is not None:
             self.rows.append({"step": p["step"], "loss": round(p["val_loss"], 4), "series": "validation"})
@@ -269,22 +270,22 @@ class RunView:
         self.line = self._line(p)
 
     def _line(self, p: dict) -> str:
+        speed = f"{p.get('tokens_per_second', 0):,.0f} tokens/s on {p.get('device', '?')}"
+        if p.get("done"):
+            return (
+                f"✓ **Done:** {p['step']:,} steps in {format_seconds(p.get('elapsed', 0.0))} ({speed}). Validation loss "
+                f"**{p['val_loss']:.3f}** over the whole held-out text. Your model is now “{TRAINED}” under Generate, "
+                "and ready to download."
+            )
         parts = [f"**Step {p['step']:,}**"]
         if p.get("train_loss") is not None:
             parts.append(f"training loss {p['train_loss']:.3f}")
         if p.get("best_val_loss") is not None:
             parts.append(f"best validation loss {p['best_val_loss']:.3f}")
-        parts.append(f"{p.get('tokens_per_second', 0):,.0f} tokens/s")
-        elapsed = p.get("elapsed", 0.0)
-        if p.get("done"):
-            parts.append(f"{format_seconds(elapsed)}")
-        elif p.get("remaining") is not None:
-            parts.append(f"{format_seconds(elapsed)} elapsed, {format_seconds(p['remaining'])} left")
-        parts.append(str(p.get("device", "")))
-        line = " · ".join(parts)
-        if p.get("done"):
-            line = f"✅ **Done.** {line}. Your model is now “{TRAINED}” under Generate, and ready to download."
-        return line
+        if p.get("remaining") is not None:
+            parts.append(f"{format_seconds(p.get('elapsed', 0.0))} elapsed, {format_seconds(p['remaining'])} left")
+        parts.append(speed)
+        return " · ".join(parts)
 
     @property
     def status(self) -> str:
@@ -300,12 +301,12 @@ class RunView:
     def stopped_status(self, trained: TrainedModel | None) -> str:
         """The status after Stop: what was kept."""
         if trained is None:
-            return f"{self.headline}\n\n⏹ **Stopped** before the model learned anything: nothing kept."
+            return f"{self.headline}\n\n■ **Stopped** before the model learned anything: nothing kept."
         s = trained.summary
         best = s.get("best_val_loss")
         kept = f" with validation loss {best:.3f}" if best is not None else ""
         return (
-            f"{self.headline}\n\n⏹ **Stopped** at step {s['steps']:,} after {format_seconds(s['seconds'])}. Kept the "
+            f"{self.headline}\n\n■ **Stopped** at step {s['steps']:,} after {format_seconds(s['seconds'])}. Kept the "
             f"best weights{kept}: your model is now “{TRAINED}” under Generate, and ready to download."
         )
 

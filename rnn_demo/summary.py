@@ -31,6 +31,8 @@ from .train import TrainConfig
 # The share of the probed matmul throughput a training step of a small RNN reaches (NOTES §2:
 # 73 of 105 GFLOP/s on a CPU). GPUs run these small recurrent steps far below their peak.
 EFFICIENCY = {"cpu": 0.7, "cuda": 0.03, "mps": 0.1}
+# Fixed cost of one training step (optimizer, clipping, per-op overhead), which dominates for tiny models.
+STEP_OVERHEAD = {"cpu": 0.001, "cuda": 0.002, "mps": 0.002}
 
 
 @dataclass(frozen=True)
@@ -71,25 +73,24 @@ class CorpusSummary:
         }
 
     def markdown(self) -> str:
-        """A short table for people: what was read, how it splits, how long training takes."""
+        """A short list for people: what was read, how it splits, how long training takes."""
         unit = "characters" if self.tokenizer == "char" else f"words ({self.lang})"
-        rows = [
-            ("file", f"**{_escape(self.name)}** — {format_bytes(self.size_bytes)}, {self.encoding}, {self.characters:,} characters"),
-            ("vocabulary", f"{self.vocab_size:,} distinct {unit}"),
-            (
-                "training / validation",
-                f"{self.train_tokens:,} / {self.val_tokens:,} tokens (the last {self.val_fraction:.0%} is held out to measure progress)",
-            ),
-            ("model", f"{self.cell.upper()}, {self.parameters:,} parameters, batches of {self.batch_size}"),
-            (
-                "speed (rough estimate)",
-                f"≈ {self.tokens_per_second:,.0f} tokens/s on {self.device}: one pass over the training text ≈ "
-                f"{format_seconds(self.epoch_seconds)}",
-            ),
+        lines = [
+            f"**{_escape(self.name)}** — {format_bytes(self.size_bytes)}, {self.encoding}, {self.characters:,} characters",
+            f"- **Vocabulary:** {self.vocab_size:,} distinct {unit}",
+            f"- **Split:** {self.train_tokens:,} tokens to learn from, {self.val_tokens:,} held out to measure progress "
+            f"(the last {self.val_fraction:.0%})",
+            f"- **Model:** {self.cell.upper()} with {self.parameters:,} parameters, batches of {self.batch_size}",
+            f"- **Speed (rough estimate):** ≈ {self.tokens_per_second:,.0f} tokens/s on {self.device}, so one pass over "
+            f"the text takes ≈ {format_seconds(self.epoch_seconds)}",
         ]
         if self.seconds is not None:
-            rows.append(("your time budget", f"{format_seconds(self.seconds)} ≈ {self.epochs_in_budget:.2g} passes over the text"))
-        return "\n".join(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
+            passes = self.epochs_in_budget
+            lines.append(
+                f"- **Your budget:** {format_seconds(self.seconds)} ≈ {passes:,.0f} passes" if passes >= 10
+                else f"- **Your budget:** {format_seconds(self.seconds)} ≈ {passes:.1f} passes over the text"
+            )
+        return "\n".join(lines)
 
 
 def summarize_corpus(path: str | Path, config: TrainConfig | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> CorpusSummary:
@@ -115,7 +116,7 @@ def summarize_corpus(path: str | Path, config: TrainConfig | None = None, *, max
         cell=config.cell,
         parameters=parameter_count(config, vocab_size),
         batch_size=batch_size,
-        tokens_per_second=estimate_tokens_per_second(config, vocab_size, device),
+        tokens_per_second=estimate_tokens_per_second(config, vocab_size, device, batch_size),
         device=describe(device),
         seconds=config.seconds,
     )
@@ -168,10 +169,15 @@ def flops_per_token(config: TrainConfig, vocab_size: int) -> float:
     return total + 6 * hidden * vocab_size
 
 
-def estimate_tokens_per_second(config: TrainConfig, vocab_size: int, device: torch.device | None = None) -> float:
+def estimate_tokens_per_second(
+    config: TrainConfig, vocab_size: int, device: torch.device | None = None, batch_size: int | None = None
+) -> float:
+    """Training throughput: compute at the probed speed, plus a fixed overhead per step."""
     device = device or pick_device(config.device)
-    flops = matmul_flops(device.type, torch.get_num_threads())
-    return EFFICIENCY.get(device.type, 0.1) * flops / flops_per_token(config, vocab_size)
+    flops = EFFICIENCY.get(device.type, 0.1) * matmul_flops(device.type, torch.get_num_threads())
+    tokens_per_step = (batch_size or config.batch_size) * config.seq_len
+    step_seconds = tokens_per_step * flops_per_token(config, vocab_size) / flops + STEP_OVERHEAD.get(device.type, 0.002)
+    return tokens_per_step / step_seconds
 
 
 _probes: dict[tuple[str, int], tuple[float, float]] = {}
