@@ -310,9 +310,8 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
         train_inputs = [corpus, cell, tokenizer, lang, seconds, hidden_size, num_layers, embedding_size, dropout, seq_len, batch_size, lr, train_seed]
         summary_event = dict(fn=summarize, inputs=train_inputs, outputs=summary, show_progress="minimal", trigger_mode="always_last")
         corpus.change(**summary_event, api_name="summarize")
-        for field in (cell, tokenizer, lang, hidden_size, num_layers, embedding_size, seq_len, batch_size):
+        for field in (cell, tokenizer, lang, seconds, hidden_size, num_layers, embedding_size, seq_len, batch_size):
             field.change(**summary_event, api_visibility="private")
-        seconds.release(**summary_event, api_visibility="private")
         tokenizer.change(lambda t: gr.Dropdown(visible=t == "word"), tokenizer, lang, api_visibility="private", queue=False)
 
         started = train_btn.click(
