@@ -243,17 +243,22 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                     label="Time budget (seconds)", info="Training stops here, or when you press Stop.",
                 )  # fmt: skip
                 with gr.Accordion("Advanced: model size and optimizer (the defaults learn fastest in a brief run)", open=False):
+                    gr.Markdown(
+                        "*Hidden size*: memory units per layer. *Window*: how many steps the gradient flows back "
+                        "through. *Dropout* (between layers) needs 2 or more layers. The same *seed* gives the same run on a CPU."
+                    )
                     with gr.Row():
-                        hidden_size = gr.Number(DEFAULTS.hidden_size, label="Hidden size", minimum=1, maximum=2048, precision=0, info="memory units per layer")
+                        hidden_size = gr.Number(DEFAULTS.hidden_size, label="Hidden size", minimum=1, maximum=2048, precision=0)
                         num_layers = gr.Number(DEFAULTS.num_layers, label="Layers", minimum=1, maximum=6, precision=0)
-                        embedding_size = gr.Number(DEFAULTS.embedding_size, label="Embedding size", minimum=1, maximum=1024, precision=0)
                     with gr.Row():
-                        seq_len = gr.Number(DEFAULTS.seq_len, label="Window (tokens)", minimum=2, maximum=1024, precision=0, info="backprop through this many steps")
+                        embedding_size = gr.Number(DEFAULTS.embedding_size, label="Embedding size", minimum=1, maximum=1024, precision=0)
+                        seq_len = gr.Number(DEFAULTS.seq_len, label="Window (tokens)", minimum=2, maximum=1024, precision=0)
+                    with gr.Row():
                         batch_size = gr.Number(DEFAULTS.batch_size, label="Batch size", minimum=1, maximum=1024, precision=0)
                         lr = gr.Number(DEFAULTS.lr, label="Learning rate (Adam)", minimum=1e-6, maximum=1.0, step=0.001)
                     with gr.Row():
-                        dropout = gr.Slider(0.0, 0.9, value=DEFAULTS.dropout, step=0.05, label="Dropout", info="between layers; needs ≥ 2 layers")
-                        train_seed = gr.Number(DEFAULTS.seed, label="Seed", minimum=0, maximum=2**31 - 1, precision=0, info="same seed, same run (on a CPU)")
+                        dropout = gr.Number(DEFAULTS.dropout, label="Dropout", minimum=0.0, maximum=0.9, step=0.05)
+                        train_seed = gr.Number(DEFAULTS.seed, label="Seed", minimum=0, maximum=2**31 - 1, precision=0)
                 with gr.Row():
                     train_btn = gr.Button("▶ Train", variant="primary")
                     stop_btn = gr.Button("■ Stop", variant="stop", interactive=False)

@@ -424,6 +424,12 @@ def live_sessions() -> int:
         return sum(1 for w in list(_live.values()) if w.trained is not None)
 
 
+def training_sessions() -> int:
+    """How many sessions are training right now."""
+    with _live_lock:
+        return sum(1 for w in list(_live.values()) if w.running)
+
+
 # ----- pretrained models ----------------------------------------------------------------------
 
 

@@ -91,4 +91,15 @@ def test_upload_train_watch_stop_generate(page: Page, corpus_file, tmp_path):
     page.screenshot(path=tmp_path / "3-generated.png", full_page=True)
     for name in ("1-uploaded.png", "2-training.png", "3-generated.png"):
         assert (tmp_path / name).stat().st_size > 10_000
-    assert session.live_sessions() >= 1
+
+    # Closing the tab stops a training run and frees the session's model.
+    page.get_by_role("button", name=re.compile("Train")).click()
+    expect(page.get_by_text(re.compile(r"Step [\d,]+ ·"))).to_be_visible()
+    assert session.training_sessions() >= 1
+    held = session.live_sessions()
+    page.close()
+    deadline = time.monotonic() + 10
+    while (session.training_sessions() or session.live_sessions() >= held) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert session.training_sessions() == 0, "closing the tab should stop its training"
+    assert session.live_sessions() < held, "closing the tab should free its model"
