@@ -123,7 +123,9 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
     def summarize(corpus, cell, tokenizer, lang, seconds, hidden_size, num_layers, embedding_size, dropout, seq_len, batch_size, lr, seed):
         if not corpus:
             return NO_CORPUS
-        return summarize_corpus(corpus, config_from(locals()), max_bytes=settings.max_bytes).markdown()
+        # On ZeroGPU this process must not touch CUDA: the GPU exists only inside the training call.
+        device = "a ZeroGPU GPU, borrowed for each run" if ON_ZERO_GPU else None
+        return summarize_corpus(corpus, config_from(locals()), max_bytes=settings.max_bytes, device=device).markdown()
 
     @user_errors
     def train(

@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,6 +43,7 @@ from .train import TrainConfig, Trainer
 
 TRAINED = "my model"  # the model choice meaning "the model trained in this session"
 SAMPLE_LENGTH = {"char": 200, "word": 50}  # the sample shown at each validation, in tokens
+MAX_EVAL_INTERVAL = 15.0  # seconds between validations (and samples) in the app, at most
 
 
 # ----- settings -------------------------------------------------------------------------------
@@ -120,7 +122,11 @@ class AppSettings:
         config = TrainConfig(**given)
         if config.seconds is None or not 0 < config.seconds <= self.max_seconds:
             raise UserError(f"the time budget must be between 1 and {self.max_seconds:g} seconds, got {config.seconds}")
-        config = replace(config, threads=self.training_threads, sample_length=SAMPLE_LENGTH.get(config.tokenizer, 50))
+        # A sample at least every 15 s, so a learner watching a long run sees the text improve.
+        every = config.eval_every or min(MAX_EVAL_INTERVAL, max(2.0, config.seconds / 8))
+        config = replace(
+            config, threads=self.training_threads, sample_length=SAMPLE_LENGTH.get(config.tokenizer, 50), eval_every=every
+        )
         config.check()
         return config
 
@@ -440,10 +446,11 @@ class ModelShelf:
     ``retry_after`` seconds, so the Hub is tried again once it may be back.
     """
 
-    def __init__(self, settings: AppSettings, retry_after: float = 120.0) -> None:
+    def __init__(self, settings: AppSettings, retry_after: float = 120.0, capacity: int = 8) -> None:
         self.settings = settings
         self.retry_after = retry_after
-        self._models: dict[str, tuple[RNNLanguageModel, str, float]] = {}
+        self.capacity = capacity  # models kept at most (any Hub repo id can be asked for)
+        self._models: OrderedDict[str, tuple[RNNLanguageModel, str, float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
@@ -469,6 +476,7 @@ class ModelShelf:
         with self._lock:
             cached = self._models.get(source)
             if cached and cached[2] > time.monotonic():
+                self._models.move_to_end(source)
                 return cached[0], cached[1]
         if not known and Path(source).exists():  # a path on this server is not a Hub repo id
             raise UserError(f"{source!r} is not a Hub repo id")
@@ -477,6 +485,8 @@ class ModelShelf:
         keep = self.retry_after if "unreachable" in origin else math.inf
         with self._lock:
             self._models[source] = (model, origin, time.monotonic() + keep)
+            while len(self._models) > self.capacity:
+                self._models.popitem(last=False)
         return model, origin
 
 

@@ -52,18 +52,18 @@ class CorpusSummary:
     cell: str
     parameters: int
     batch_size: int
-    tokens_per_second: float  # estimated
+    tokens_per_second: float | None  # estimated; None where no estimate was made
     device: str
     seconds: float | None  # the time budget, if any
 
     @property
-    def epoch_seconds(self) -> float:
+    def epoch_seconds(self) -> float | None:
         """Estimated time for one pass over the training tokens."""
-        return self.train_tokens / max(self.tokens_per_second, 1e-9)
+        return None if self.tokens_per_second is None else self.train_tokens / max(self.tokens_per_second, 1e-9)
 
     @property
     def epochs_in_budget(self) -> float | None:
-        return None if self.seconds is None else self.seconds / self.epoch_seconds
+        return None if self.seconds is None or self.epoch_seconds is None else self.seconds / self.epoch_seconds
 
     def as_dict(self) -> dict:
         return {
@@ -81,10 +81,15 @@ class CorpusSummary:
             f"- **Split:** {self.train_tokens:,} tokens to learn from, {self.val_tokens:,} held out to measure progress "
             f"(the last {self.val_fraction:.0%})",
             f"- **Model:** {self.cell.upper()} with {self.parameters:,} parameters, batches of {self.batch_size}",
-            f"- **Speed (rough estimate):** ≈ {self.tokens_per_second:,.0f} tokens/s on {self.device}, so one pass over "
-            f"the text takes ≈ {format_seconds(self.epoch_seconds)}",
         ]
-        if self.seconds is not None:
+        if self.tokens_per_second is None:
+            lines.append(f"- **Speed:** no estimate here (training runs on {self.device})")
+        else:
+            lines.append(
+                f"- **Speed (rough estimate):** ≈ {self.tokens_per_second:,.0f} tokens/s on {self.device}, so one pass "
+                f"over the text takes ≈ {format_seconds(self.epoch_seconds)}"
+            )
+        if self.epochs_in_budget is not None:
             passes = self.epochs_in_budget
             lines.append(
                 f"- **Your budget:** {format_seconds(self.seconds)} ≈ {passes:,.0f} passes" if passes >= 10
@@ -93,15 +98,25 @@ class CorpusSummary:
         return "\n".join(lines)
 
 
-def summarize_corpus(path: str | Path, config: TrainConfig | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> CorpusSummary:
-    """Read, split and tokenize ``path`` as training would; raise :class:`UserError` if training would refuse it."""
+def summarize_corpus(
+    path: str | Path,
+    config: TrainConfig | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    device: str | None = None,
+) -> CorpusSummary:
+    """Read, split and tokenize ``path`` as training would; raise :class:`UserError` if training would refuse it.
+
+    ``device`` names where training will run when this process can't probe it (on ZeroGPU the GPU
+    exists only inside the training call): the summary then makes no speed estimate.
+    """
     config = config or TrainConfig()
     stats = _token_stats(str(path), _mtime(path), config.tokenizer, config.lang, config.val_fraction, config.min_freq, config.max_vocab, max_bytes)
     name, size, encoding, characters, vocab_size, train_tokens, val_tokens = stats
     if val_tokens < 2:
         raise UserError("the validation part is too short: upload more text or raise the validation fraction")
     batch_size = fit_batch_size(train_tokens, config.seq_len, config.batch_size)
-    device = pick_device(config.device)
+    probe = pick_device(config.device) if device is None else None
     return CorpusSummary(
         name=name,
         size_bytes=size,
@@ -116,8 +131,8 @@ def summarize_corpus(path: str | Path, config: TrainConfig | None = None, *, max
         cell=config.cell,
         parameters=parameter_count(config, vocab_size),
         batch_size=batch_size,
-        tokens_per_second=estimate_tokens_per_second(config, vocab_size, device, batch_size),
-        device=describe(device),
+        tokens_per_second=estimate_tokens_per_second(config, vocab_size, probe, batch_size) if probe else None,
+        device=describe(probe) if probe else device,
         seconds=config.seconds,
     )
 

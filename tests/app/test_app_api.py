@@ -42,23 +42,26 @@ def test_train_streams_falling_loss_and_the_model_generates(client, corpus_file)
 
 
 def test_cancelling_stops_training_and_keeps_the_model(client, corpus_file):
-    job = client.submit(handle_file(str(corpus_file)), seconds=100, api_name="/train", **SMALL)
+    job = client.submit(handle_file(str(corpus_file)), seconds=20, api_name="/train", **SMALL)
     seen = 0
     for status, plot, _ in job:  # wait for a validation, then stop
         seen += 1
         if plot and losses(plot, "validation"):
             break
+    assert session.training_sessions() == 1
     started = time.monotonic()
     job.cancel()
     assert seen < 60, "should have validated within a few seconds"
+    while session.training_sessions() and time.monotonic() - started < 5:
+        time.sleep(0.05)
+    stopped_after = time.monotonic() - started
+    print(f"stopped after {stopped_after:.2f} s")
+    assert stopped_after < 2.0, f"Stop took {stopped_after:.1f} s to end training"
 
-    # Stop keeps the model trained so far: it generates, and within about a second it stops changing.
+    # Stop keeps the model trained so far, and it generates.
     text = client.predict(model=session.TRAINED, prompt="A", length=60, seed=1, api_name="/generate")
     assert text.startswith("A") and len(text) > 30
-    info = client.predict(model=session.TRAINED, api_name="/load_model")
-    time.sleep(1.5)
-    assert client.predict(model=session.TRAINED, api_name="/load_model") == info, "training went on after Stop"
-    assert time.monotonic() - started < 10
+    assert "this session" in client.predict(model=session.TRAINED, api_name="/load_model")
 
 
 def test_generate_is_reproducible_with_a_seed(client):
@@ -173,3 +176,24 @@ def test_two_clients_training_at_once_never_see_each_others_models(make_client, 
     while session.live_sessions() > held - 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert session.live_sessions() <= held - 2
+
+
+def test_the_zero_gpu_path_streams_cpu_data_from_another_process_and_stop_keeps_the_last_validation(
+    client, corpus_file, monkeypatch
+):
+    """On ZeroGPU training runs in a forked worker: only its (pickled) yields come back."""
+    import app
+    from tests.app.zero_gpu_stand_in import train_in_another_process
+
+    monkeypatch.setattr(app, "ON_ZERO_GPU", True)
+    monkeypatch.setattr(app, "train_on_device", train_in_another_process)
+    assert "ZeroGPU" in client.predict(handle_file(str(corpus_file)), api_name="/summarize")
+
+    job = client.submit(handle_file(str(corpus_file)), seconds=20, api_name="/train", **SMALL)
+    for status, plot, _ in job:
+        if plot and len(losses(plot, "validation")) >= 2:
+            break
+    job.cancel()
+    text = client.predict(model=session.TRAINED, prompt="The", length=50, seed=2, api_name="/generate")
+    assert text.startswith("The") and len(text) > 30
+    assert "this session" in client.predict(model=session.TRAINED, api_name="/load_model")
