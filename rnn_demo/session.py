@@ -351,6 +351,8 @@ class Workspace:
         """A private temporary folder for this session's checkpoint and zip, removed by :meth:`clear`."""
         if self._folder is None:
             self._folder = Path(tempfile.mkdtemp(prefix="rnn-demo-session-"))
+            # Also when gradio drops the state without its delete callback (LRU eviction): remove on collection.
+            weakref.finalize(self, shutil.rmtree, str(self._folder), True)
         return self._folder
 
     def keep(self, model: TrainedModel) -> None:

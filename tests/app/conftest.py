@@ -77,10 +77,15 @@ def launch_app() -> Iterator[Callable[..., str]]:
         demo.close()
 
 
+def settings(bundled: Path, **overrides) -> AppSettings:
+    """Test settings: the tiny bundled models, no Hub repos unless given, one CPU thread (the cores are shared)."""
+    return AppSettings(**{"bundled_dir": bundled, "models": "", "threads": 1, **overrides})
+
+
 @pytest.fixture(scope="session")
 def app_url(launch_app, bundled) -> str:
     """The app as deployed, but with the tiny bundled models, no Hub repos, and two trainings at once."""
-    return launch_app(AppSettings(bundled_dir=bundled, models="", train_concurrency=2, max_seconds=120))
+    return launch_app(settings(bundled, train_concurrency=2, max_seconds=120))
 
 
 @pytest.fixture

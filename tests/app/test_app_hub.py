@@ -8,8 +8,7 @@ import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from rnn_demo.session import AppSettings
-from tests.app.conftest import SMALL
+from tests.app.conftest import SMALL, settings
 from tests.helpers import HUB_TOKEN
 
 
@@ -23,7 +22,7 @@ def test_pretrained_models_come_from_the_hub_and_from_the_bundled_folder_when_it
     hub.add_repo(lstm, bundled / "tiny-lstm")
     hub.add_repo(gru, bundled / "tiny-gru")
     hub.add_repo(other, bundled / "tiny-gru")
-    url = launch_app(AppSettings(bundled_dir=bundled, models=f"tiny-lstm={lstm},tiny-gru={gru}", hub_endpoint=hub.url))
+    url = launch_app(settings(bundled, models=f"tiny-lstm={lstm},tiny-gru={gru}", hub_endpoint=hub.url))
     client = make_client(url)
 
     listed = {m["name"]: m["hub_repo"] for m in client.predict(api_name="/models")}
@@ -53,7 +52,7 @@ def test_pretrained_models_come_from_the_hub_and_from_the_bundled_folder_when_it
 
 
 def test_push_uses_the_pasted_token_once_and_never_echoes_it(hub, launch_app, make_client, bundled, corpus_file, capfd):
-    url = launch_app(AppSettings(bundled_dir=bundled, models="", hub_endpoint=hub.url))
+    url = launch_app(settings(bundled, hub_endpoint=hub.url))
     client = make_client(url)
     repo = f"test-user/pushed-{uuid.uuid4().hex[:8]}"
 
