@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.machine import machine_info  # noqa: E402
 from bench.time_to_quality import DEFAULT_CORPUS  # noqa: E402
-from bench.train_throughput import flops_per_token, tokens_per_second, build  # noqa: E402
+from bench.train_throughput import VOCAB, build, tokens_per_second  # noqa: E402
+from rnn_demo.summary import flops_per_token  # noqa: E402
 from rnn_demo.train import TrainConfig, Trainer  # noqa: E402
 
 SIZES = [  # (layers, hidden, batch, seq_len)
@@ -38,7 +39,7 @@ def throughput_rows(peak_tflops: float) -> list[dict]:
             model = build("fused", cell, config).cuda()
             with torch.autocast("cuda", dtype=torch.bfloat16):
                 rate = tokens_per_second(model, config, seconds=5.0, device="cuda")
-            flops = flops_per_token(cell, config)
+            flops = flops_per_token(config, VOCAB)
             rows.append({
                 "cell": cell, "layers": layers, "hidden": hidden, "batch": batch, "seq_len": seq_len,
                 "tokens_per_second": round(rate), "tflops": round(rate * flops / 1e12, 2),

@@ -14,6 +14,7 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -25,6 +26,7 @@ from bench.machine import machine_info  # noqa: E402
 from bench.tutorial_cells import TutorialLM  # noqa: E402
 from rnn_demo.devices import set_cpu_threads  # noqa: E402
 from rnn_demo.model import RNNLanguageModel  # noqa: E402
+from rnn_demo.summary import flops_per_token  # noqa: E402
 from rnn_demo.tokenizers import UNK  # noqa: E402
 from rnn_demo.train import TrainConfig  # noqa: E402
 
@@ -41,16 +43,6 @@ def sgemm_gflops(n: int = 1024, seconds: float = 2.0) -> float:
         a @ b
         count += 1
     return 2 * n**3 * count / (time.perf_counter() - start) / 1e9
-
-
-def flops_per_token(cell: str, config: TrainConfig) -> float:
-    """Forward + backward ≈ 3× the forward's 2 FLOPs per multiply-add (NOTES §2)."""
-    gates = 4 if cell == "lstm" else 3
-    total, inputs = 0.0, config.embedding_size
-    for _ in range(config.num_layers):
-        total += 6 * gates * config.hidden_size * (inputs + config.hidden_size)
-        inputs = config.hidden_size
-    return total + 6 * config.hidden_size * VOCAB
 
 
 def build(variant: str, cell: str, config: TrainConfig) -> torch.nn.Module:
@@ -111,7 +103,7 @@ def main() -> None:
         "batch": config.batch_size, "seq_len": config.seq_len, "vocab": VOCAB}, "cells": {}}
     for cell in ("lstm", "gru"):
         rates = {v: statistics.median(samples[(v, cell)]) for v in ("fused", "scratch", "tutorial")}
-        flops = flops_per_token(cell, config)
+        flops = flops_per_token(replace(config, cell=cell), VOCAB)
         ceiling = sgemm * 1e9 / flops
         result["cells"][cell] = {
             "tokens_per_second": {v: round(r) for v, r in rates.items()},
