@@ -152,8 +152,9 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                     ws.keep(event.model)
                 yield view.status, loss_frame(view.rows), view.samples_text, ws
             outcome = "done"
-        except (UserError, gr.Error) as error:
-            outcome = f"{view.headline}\n\n✗ **Training failed:** {html.escape(str(getattr(error, 'message', error)), quote=False)}"
+        except Exception as error:
+            reason = getattr(error, "message", None) or (str(error) if isinstance(error, UserError) else "an internal error")
+            outcome = f"{view.headline}\n\n✗ **Training failed:** {html.escape(str(reason), quote=False)}"
             raise
         finally:
             events.close()  # a stopped run validates once more and hands over its best weights
@@ -204,7 +205,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
         note = f"Model: {origin} · seed **{generation.seed}** (the same seed and settings give the same text)"
         if generation.unknown:
             skipped = " ".join(repr(p) for p in generation.unknown[:20])
-            note += f" · not in the model's vocabulary, skipped: {html.escape(skipped, quote=False)}"
+            note += f" · not in the model's vocabulary (skipped, or read as `<unk>`): {html.escape(skipped, quote=False)}"
         ws.last_generation = note
         for text in session.text_stream(generation, prompt or ""):
             yield text, ws
