@@ -1,8 +1,9 @@
 """Where training runs: CUDA (cuDNN, bf16 autocast), else Apple MPS, else the CPU.
 
-On the CPU the thread count is set on purpose: torch's intra-op pool defaults to every logical
-core, which on small shared machines (a Space, a 2-vCPU VM) competes with the web server; one
-thread per core that this process may use is the measured sweet spot (NOTES §2).
+On the CPU the thread count is set on purpose: one thread per core this process may run on (its
+affinity mask, which containers narrow, not the host's core count). With OpenMP's passive waits
+(set in ``rnn_demo/__init__``) that is the fastest choice whether the machine is quiet or shared
+(bench/contention.py).
 """
 
 from __future__ import annotations
@@ -59,5 +60,6 @@ def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)}, bf16)"
     if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads)"
+        threads = torch.get_num_threads()
+        return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
     return device.type

@@ -72,7 +72,7 @@ class AppSettings:
     queue_size: int = 32  # RNN_DEMO_QUEUE_SIZE: requests waiting at most
     max_upload_mb: float = DEFAULT_MAX_BYTES / 2**20  # RNN_DEMO_MAX_UPLOAD_MB: corpus upload cap
     session_ttl: float = 3600.0  # RNN_DEMO_SESSION_TTL: seconds a session's model outlives its last use
-    threads: int = 0  # RNN_DEMO_THREADS: CPU threads for training (0: all cores but one for the server)
+    threads: int = 0  # RNN_DEMO_THREADS: CPU threads for training (0: every usable core)
     hub_endpoint: str | None = None  # RNN_DEMO_HUB_ENDPOINT: the Hub (or a stand-in) to download from and push to
     models: str | None = None  # RNN_DEMO_MODELS: "name=owner/repo,..." (None: catalog reads the variable)
     bundled_dir: Path | None = None  # where bundled checkpoints live (None: the repo's checkpoints/)
@@ -99,8 +99,9 @@ class AppSettings:
 
     @property
     def training_threads(self) -> int:
-        """Leave a core to the web server: under load 1 thread trains faster than 2 on 2 cores (NOTES §2)."""
-        return self.threads or max(1, usable_cores() - 1)
+        """Every core: with OpenMP's passive waits (rnn_demo sets them) 2 threads on 2 cores train as fast
+        as 1 under a competing busy process and 1.6× faster without one (bench/contention.py)."""
+        return self.threads or usable_cores()
 
     def catalog(self) -> list[Pretrained]:
         if self.bundled_dir is None:

@@ -51,7 +51,7 @@ def test_progress_events_report_what_the_spec_lists(corpus_text):
     for e in events[:-1]:
         assert e.tokens == e.step * window
         assert e.tokens_per_second > 0 and e.elapsed > 0 and e.remaining is not None and e.remaining >= 0
-        assert e.device == "cpu (1 threads)" and math.isfinite(e.train_loss)
+        assert e.device == "cpu (1 thread)" and math.isfinite(e.train_loss)
     assert set(last.as_dict()) >= {"step", "tokens", "train_loss", "val_loss", "tokens_per_second", "elapsed", "remaining", "device"}
 
 
