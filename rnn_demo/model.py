@@ -23,6 +23,7 @@ import torch
 from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
 from torch import Tensor, nn
 
+from . import recurrence
 from .cells import gru_step, lstm_step
 from .errors import UserError
 from .tokenizers import Tokenizer, tokenizer_from_config
@@ -30,6 +31,10 @@ from .tokenizers import Tokenizer, tokenizer_from_config
 CELLS = ("lstm", "gru")
 IMPLEMENTATIONS = ("fused", "scratch")
 WEIGHTS_FILE = "model.safetensors"
+
+# Which cells the fused path runs on recurrence.py's hand-written kernels when on a CPU (measured:
+# see the module docstring); elsewhere, and for the others, it calls nn.LSTM / nn.GRU.
+CPU_KERNELS = {"lstm": False, "gru": True}
 
 # LSTM state is (h, c), GRU state is h; each (layers, batch, hidden) as torch's modules use.
 State = Union[tuple[Tensor, Tensor], Tensor]
@@ -103,10 +108,16 @@ class RNNLanguageModel(
             state = self.initial_state(ids.shape[0], ids.device)
         x = self.dropout(self.embedding(ids))
         if self.implementation == "fused":
-            output, state = self.rnn(x, state)
+            output, state = self._fused(x, state)
         else:
             output, state = self._scratch_layers(x, state)
         return self.decoder(self.dropout(output)), state
+
+    def _fused(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """cuDNN on CUDA, MPS's kernels on Apple; on a CPU whichever of oneDNN/recurrence.py is faster."""
+        if x.device.type == "cpu" and CPU_KERNELS[self.cell]:
+            return recurrence.run(self.rnn, x, state)
+        return self.rnn(x, state)
 
     def _layer_weights(self, layer: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         return tuple(getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
