@@ -106,18 +106,20 @@ class RNNLanguageModel(
         """``ids`` (batch, time) → logits (batch, time, vocab) and the state after the last step."""
         if state is None:
             state = self.initial_state(ids.shape[0], ids.device)
-        x = self.dropout(self.embedding(ids))
-        if self.implementation == "fused":
-            output, state = self._fused(x, state)
+        if self.implementation == "fused" and ids.device.type == "cpu" and CPU_KERNELS[self.cell]:
+            output, state = self._cpu_kernels(ids, state)
+        elif self.implementation == "fused":
+            output, state = self.rnn(self.dropout(self.embedding(ids)), state)
         else:
-            output, state = self._scratch_layers(x, state)
+            output, state = self._scratch_layers(self.dropout(self.embedding(ids)), state)
         return self.decoder(self.dropout(output)), state
 
-    def _fused(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        """cuDNN on CUDA, MPS's kernels on Apple; on a CPU whichever of oneDNN/recurrence.py is faster."""
-        if x.device.type == "cpu" and CPU_KERNELS[self.cell]:
-            return recurrence.run(self.rnn, x, state)
-        return self.rnn(x, state)
+    def _cpu_kernels(self, ids: Tensor, state: State) -> tuple[Tensor, State]:
+        """The fused path on a CPU through recurrence.py: with no dropout on the embeddings, layer 0
+        reads its input projection from a (vocabulary × gates) table instead of a GEMM."""
+        if self.dropout.p == 0 or not self.training:
+            return recurrence.run_on_tokens(self.rnn, self.embedding.weight, ids, state)
+        return recurrence.run(self.rnn, self.dropout(self.embedding(ids)), state)
 
     def _layer_weights(self, layer: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         return tuple(getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))

@@ -1,34 +1,45 @@
 """CPU training kernels for whole LSTM and GRU layers, with the backward pass written by hand.
 
 Why this exists: on a CPU, ``nn.GRU`` has no oneDNN kernel — PyTorch loops over the time steps and
-records every gate operation for autograd, which reaches only ~40 % of the machine's matmul speed
-at this project's default size. Almost all of a recurrent layer's work is matrix products, so the
-plan here is to do *only* the matrix products with big calls and keep everything else small:
+records every gate operation for autograd, which reached only ~40–55 % of the machine's matmul
+speed at this project's default size. Almost all of a recurrent layer's work is matrix products,
+so the plan is to do the matrix products with few, big calls and keep everything else small:
 
-forward (one layer, window of ``T`` steps, batch ``B``)
+forward (one layer, a window of ``T`` steps, batch ``B``)
     1. the input projection of the whole window in **one** GEMM: ``X W_ihᵀ + b`` for all ``T``;
-    2. per step **one** GEMM ``h W_hhᵀ`` plus a handful of in-place elementwise ops, with no
-       autograd recording; the gate activations and states are kept for the backward pass.
+    2. per step **one** GEMM with ``W_hh`` (the GRU splits it in two, see :class:`GRULayer`) plus a
+       few in-place elementwise ops, run without autograd; what backward needs is kept.
 
 backward
     3. walk the steps in reverse: elementwise gate gradients and **one** GEMM per step for the
        gradient flowing into the previous hidden state;
     4. then ``dW_hh``, ``dW_ih``, ``dX`` and the bias gradients with **single** GEMMs/sums over the
-       whole window (``T·B`` rows each — the biggest, most efficient products of all).
+       whole window (``T·B`` rows each: the biggest, most efficient products of all).
+
+Two more tricks, both measured on the 2-core CPU this project targets:
+
+- ``tanh(y) = 2σ(2y) − 1``: torch's CPU sigmoid is ~3× faster than its tanh, so the gates that need
+  a tanh get their pre-activations doubled (rows of the weights × 2) and go through ``sigmoid_``.
+- :func:`run_on_tokens`: when the first layer reads an embedding (no dropout in between), its input
+  projection of token ``v`` is row ``v`` of ``E W_ihᵀ + b`` — a (vocabulary × gates) table. For a
+  small vocabulary, gathering rows from that table (and scatter-adding the gradient back) replaces
+  three ``T·B``-row GEMMs; measured ~10 % of a whole training step.
 
 The kernels use the parameters of ``nn.LSTM`` / ``nn.GRU`` as they are (``weight_ih_l{k}``,
-``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``; gates stacked i,f,g,o and r,z,n) and take
-and return what those modules do, so :func:`run` is a drop-in for ``rnn(x, state)`` on a CPU.
-Gradients match autograd through ``nn.LSTM``/``nn.GRU`` to float32 rounding, and
-``torch.autograd.gradcheck`` passes in float64 (tests/test_recurrence.py).
+``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``; gates stacked i,f,g,o and r,z,n), so
+:func:`run` is a drop-in for ``rnn(x, state)``. Outputs and gradients match ``nn.LSTM``/``nn.GRU``
+to float32 rounding; ``torch.autograd.gradcheck`` passes in float64 (tests/test_recurrence.py).
+Double backward is not supported.
 
-Notation below: ``σ`` the logistic sigmoid, ``⊙`` elementwise product, ``dv`` the gradient of the
-loss with respect to ``v``; ``σ' = σ(1 − σ)`` and ``tanh' = 1 − tanh²`` are computed from the saved
+Notation: ``σ`` the logistic sigmoid, ``⊙`` elementwise product, ``dv`` the gradient of the loss
+with respect to ``v``. ``σ' = σ(1 − σ)`` and ``tanh' = 1 − tanh²`` are computed from the saved
 *outputs* of the activations (torch's ``sigmoid_backward`` / ``tanh_backward``, one fused op each).
-Internally everything is time-major ``(T, B, ·)``, so step ``t`` is one contiguous block.
+Inside, everything is time-major ``(T, B, ·)``, so step ``t`` is one contiguous block.
 """
 
 from __future__ import annotations
+
+import threading
 
 import torch
 from torch import Tensor, nn
@@ -38,10 +49,115 @@ from torch.nn import functional as F
 _sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input  # (grad, σ(x), *, grad_input=out)
 _tanh_backward = torch.ops.aten.tanh_backward.grad_input  # (grad, tanh(x), *, grad_input=out)
 
+_scratch = threading.local()
 
-def _start(d_out: Tensor, d_last: Tensor | None) -> Tensor:
-    """The gradient reaching the last step: from the output and from the returned final state."""
-    return d_out[-1] + d_last if d_last is not None else d_out[-1].clone(memory_format=torch.contiguous_format)
+
+def _workspace(numel: int, like: Tensor) -> Tensor:
+    """A flat scratch buffer for the backward pass, kept per thread and reused from call to call.
+
+    The gradient blocks of a window are tens of MB, and fresh memory costs a page fault per 4 KiB
+    on first touch. Only backward's own temporaries live here (everything it returns is a new
+    tensor), so reusing it is safe across calls and graphs.
+    """
+    buffer = getattr(_scratch, "buffer", None)
+    if buffer is None or buffer.numel() < numel or buffer.dtype != like.dtype or buffer.device != like.device:
+        buffer = _scratch.buffer = like.new_empty(numel)
+    return buffer[:numel]
+
+
+def _doubled(gates: int, which: int, hidden: int, like: Tensor) -> Tensor:
+    """A column over the stacked gate rows: 1, and 2 on the rows of gate number ``which``."""
+    scale = like.new_ones(gates * hidden)
+    scale[which * hidden : (which + 1) * hidden] = 2
+    return scale
+
+
+def _first_gradient(d_out: Tensor, d_last: Tensor | None) -> Tensor:
+    """The gradient reaching the last step's ``h``: from the output and from the returned final state."""
+    if d_last is not None:
+        return d_out[-1] + d_last
+    return d_out[-1].clone(memory_format=torch.contiguous_format)
+
+
+def _output_gradient(d_out: Tensor | None, out: Tensor) -> Tensor:
+    return out.new_zeros(()).expand_as(out) if d_out is None else d_out
+
+
+def _steps(tensor: Tensor, start: int, stop: int | None) -> tuple[Tensor, ...]:
+    """The per-step views ``tensor[t, :, start:stop]`` for every ``t``, made in one call."""
+    return tensor[..., start:stop].unbind(0)
+
+
+# ----- LSTM -----------------------------------------------------------------------------------
+
+
+def _lstm_forward(gates: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Steps an LSTM over ``gates`` (T, B, 4H), which holds ``x_t W_ihᵀ + b_ih + b_hh`` with the
+    g rows doubled; on return it holds the activated gates. Returns ``out``, all ``c``, all ``tanh(c)``."""
+    steps, batch, four_h = gates.shape
+    hidden = four_h // 4
+    out = gates.new_empty(steps, batch, hidden)
+    cells = gates.new_empty(steps + 1, batch, hidden)  # cells[t + 1] = c_t, cells[0] = c0
+    cells[0] = c0
+    tanh_c = gates.new_empty(steps, batch, hidden)
+    w_hh_t = (w_hh * _doubled(4, 2, hidden, w_hh)[:, None]).t()
+    minus_one = gates.new_full((), -1.0)
+    a = gates.unbind(0)
+    i, f, g, o = (_steps(gates, k * hidden, (k + 1) * hidden) for k in range(4))
+    c, tc, h = cells.unbind(0), tanh_c.unbind(0), out.unbind(0)
+    h_prev = h0
+    for t in range(steps):
+        a[t].addmm_(h_prev, w_hh_t)  # the one GEMM of the step
+        a[t].sigmoid_()  # i, f, o — and σ(2 a_g) for g
+        torch.add(minus_one, g[t], alpha=2, out=g[t])  # g = tanh(a_g) = 2σ(2 a_g) − 1
+        torch.mul(f[t], c[t], out=c[t + 1])
+        c[t + 1].addcmul_(i[t], g[t])  # c_t = f ⊙ c_{t−1} + i ⊙ g
+        torch.mul(c[t + 1], 2, out=tc[t]).sigmoid_()
+        torch.add(minus_one, tc[t], alpha=2, out=tc[t])  # tanh(c_t)
+        torch.mul(o[t], tc[t], out=h[t])  # h_t = o ⊙ tanh(c_t)
+        h_prev = h[t]
+    return out, cells, tanh_c
+
+
+def _lstm_backward(ctx, gates, cells, tanh_c, out, h0, w_hh, d_out, d_hn, d_cn, need_h0, need_c0, need_w_hh):
+    """Steps 3 and 4 of the module docstring for the recurrent part; returns ``dA`` (a workspace
+    view: T, B, 4H), ``dh0``, ``dc0`` and ``dW_hh``."""
+    steps, batch, hidden = out.shape
+    d_out = _output_gradient(d_out, out)
+    d_gates = _workspace(gates.numel(), gates).view_as(gates)
+    dh = _first_gradient(d_out, d_hn)
+    dc = d_cn.clone(memory_format=torch.contiguous_format) if d_cn is not None else out.new_zeros(batch, hidden)
+    tmp = out.new_empty(batch, hidden)
+    tmp_if = out.new_empty(batch, 2 * hidden)
+    di_, df_ = tmp_if[:, :hidden], tmp_if[:, hidden:]
+    i, f, g, o = (_steps(gates, k * hidden, (k + 1) * hidden) for k in range(4))
+    sig_if = _steps(gates, 0, 2 * hidden)
+    da, da_if = d_gates.unbind(0), _steps(d_gates, 0, 2 * hidden)
+    da_g, da_o = _steps(d_gates, 2 * hidden, 3 * hidden), _steps(d_gates, 3 * hidden, None)
+    c, tc, go = cells.unbind(0), tanh_c.unbind(0), d_out.unbind(0)
+    for t in range(steps - 1, -1, -1):
+        torch.mul(dh, tc[t], out=tmp)
+        _sigmoid_backward(tmp, o[t], grad_input=da_o[t])  # da_o = dh ⊙ tanh(c_t) ⊙ σ'(o)
+        torch.mul(dh, o[t], out=tmp)
+        _tanh_backward(tmp, tc[t], grad_input=tmp)
+        dc.add_(tmp)  # dc += dh ⊙ o ⊙ tanh'(c_t)
+        torch.mul(dc, g[t], out=di_)
+        torch.mul(dc, c[t], out=df_)  # c[t] is c_{t−1}
+        _sigmoid_backward(tmp_if, sig_if[t], grad_input=da_if[t])  # da_i, da_f
+        torch.mul(dc, i[t], out=tmp)
+        _tanh_backward(tmp, g[t], grad_input=da_g[t])  # da_g = dc ⊙ i ⊙ tanh'(g)
+        if t > 0 or need_c0:
+            dc.mul_(f[t])  # dc_{t−1} = dc ⊙ f
+        if t > 0:
+            torch.addmm(go[t - 1], da[t], w_hh, out=dh)  # dh_{t−1} = dout_{t−1} + da W_hh
+        elif need_h0:
+            dh = da[0] @ w_hh
+    dw_hh = None
+    if need_w_hh:
+        dw_hh = d_gates[0].t() @ h0
+        if steps > 1:
+            dw_hh.addmm_(d_gates[1:].reshape(-1, 4 * hidden).t(), out[:-1].reshape(-1, hidden))
+    return d_gates, (dh if need_h0 else None), (dc if need_c0 else None), dw_hh
 
 
 class LSTMLayer(torch.autograd.Function):
@@ -49,7 +165,7 @@ class LSTMLayer(torch.autograd.Function):
 
     Shapes: ``x`` (T, B, I), ``h0``/``c0`` (B, H), weights as ``nn.LSTM``'s; ``out`` (T, B, H).
 
-    Forward, step ``t`` (``a`` are the pre-activations, one GEMM for all four gates)::
+    Forward, step ``t`` (``a`` the pre-activations of the four gates, one GEMM)::
 
         a = x_t W_ihᵀ + b_ih + b_hh + h_{t−1} W_hhᵀ     (the x-part for all t in one GEMM first)
         i, f, o = σ(a_i), σ(a_f), σ(a_o);   g = tanh(a_g)
@@ -60,14 +176,13 @@ class LSTMLayer(torch.autograd.Function):
     Backward, for ``t = T−1 … 0``, with ``dh`` = ``dout_t`` + the gradient from step ``t+1`` and
     ``dc`` the cell gradient carried from step ``t+1``::
 
-        do   = dh ⊙ tanh(c_t)                    da_o = do ⊙ σ'(o)
-        dc  += dh ⊙ o ⊙ tanh'(c_t)               (the cell is reached directly and through h_t)
-        di   = dc ⊙ g,  df = dc ⊙ c_{t−1},  dg = dc ⊙ i
-        da_i = di ⊙ σ'(i),  da_f = df ⊙ σ'(f),  da_g = dg ⊙ tanh'(g)
+        da_o = dh ⊙ tanh(c_t) ⊙ σ'(o)
+        dc  += dh ⊙ o ⊙ tanh'(c_t)               (c_t reaches the loss directly and through h_t)
+        da_i = dc ⊙ g ⊙ σ'(i)     da_f = dc ⊙ c_{t−1} ⊙ σ'(f)     da_g = dc ⊙ i ⊙ tanh'(g)
         dc_{t−1} = dc ⊙ f
         dh_{t−1} = da W_hh  (+ dout_{t−1})       ← the one GEMM per step
 
-    Then, over all steps at once (``dA`` stacks ``da`` for every ``t``; ``H_prev`` the ``h_{t−1}``)::
+    Then over all steps at once (``dA`` stacks every ``da``, ``H_prev`` every ``h_{t−1}``)::
 
         dW_hh = dAᵀ H_prev    dW_ih = dAᵀ X    dX = dA W_ih    db_ih = db_hh = Σ_{t,b} dA
     """
@@ -77,27 +192,9 @@ class LSTMLayer(torch.autograd.Function):
         steps, batch, inputs = x.shape
         hidden = w_hh.shape[1]
         x2d = x.reshape(steps * batch, inputs)
-        # 1. input projection for the whole window; this buffer then holds the activated gates.
-        gates = torch.addmm(b_ih + b_hh, x2d, w_ih.t()).view(steps, batch, 4 * hidden)
-        out = x.new_empty(steps, batch, hidden)
-        cells = x.new_empty(steps + 1, batch, hidden)  # cells[t + 1] = c_t, cells[0] = c0
-        cells[0] = c0
-        tanh_c = x.new_empty(steps, batch, hidden)
-        w_hh_t = w_hh.t()
-        a, sig_if, g, o = gates.unbind(0), gates[..., : 2 * hidden].unbind(0), gates[..., 2 * hidden : 3 * hidden].unbind(0), gates[..., 3 * hidden :].unbind(0)
-        i, f = gates[..., :hidden].unbind(0), gates[..., hidden : 2 * hidden].unbind(0)
-        c, tc, h = cells.unbind(0), tanh_c.unbind(0), out.unbind(0)
-        h_prev = h0
-        for t in range(steps):
-            a[t].addmm_(h_prev, w_hh_t)  # 2. the one GEMM of the step
-            sig_if[t].sigmoid_()
-            g[t].tanh_()
-            o[t].sigmoid_()
-            torch.mul(f[t], c[t], out=c[t + 1])
-            c[t + 1].addcmul_(i[t], g[t])
-            torch.tanh(c[t + 1], out=tc[t])
-            torch.mul(o[t], tc[t], out=h[t])
-            h_prev = h[t]
+        scale = _doubled(4, 2, hidden, w_ih)
+        gates = torch.addmm((b_ih + b_hh) * scale, x2d, (w_ih * scale[:, None]).t()).view(steps, batch, 4 * hidden)
+        out, cells, tanh_c = _lstm_forward(gates, h0, c0, w_hh)
         ctx.save_for_backward(x2d, h0, w_ih, w_hh, gates, cells, tanh_c, out)
         ctx.set_materialize_grads(False)
         return out, out[-1].clone(), cells[-1].clone()
@@ -106,59 +203,121 @@ class LSTMLayer(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, d_out, d_hn, d_cn):
         x2d, h0, w_ih, w_hh, gates, cells, tanh_c, out = ctx.saved_tensors
-        steps, batch, hidden = out.shape
-        need_x, need_h0, need_c0 = ctx.needs_input_grad[:3]
-        if d_out is None:
-            d_out = out.new_zeros(())
-        d_out = d_out.expand(steps, batch, hidden)
-        d_gates = torch.empty_like(gates)  # dA
-        dh = _start(d_out, d_hn)
-        dc = d_cn.clone(memory_format=torch.contiguous_format) if d_cn is not None else out.new_zeros(batch, hidden)
-        tmp = out.new_empty(batch, hidden)
-        tmp_if = out.new_empty(batch, 2 * hidden)
-        di_, df_ = tmp_if[:, :hidden], tmp_if[:, hidden:]
-        i, f = gates[..., :hidden].unbind(0), gates[..., hidden : 2 * hidden].unbind(0)
-        sig_if, g, o = gates[..., : 2 * hidden].unbind(0), gates[..., 2 * hidden : 3 * hidden].unbind(0), gates[..., 3 * hidden :].unbind(0)
-        da, da_if = d_gates.unbind(0), d_gates[..., : 2 * hidden].unbind(0)
-        da_g, da_o = d_gates[..., 2 * hidden : 3 * hidden].unbind(0), d_gates[..., 3 * hidden :].unbind(0)
-        c, tc, go = cells.unbind(0), tanh_c.unbind(0), d_out.unbind(0)
-        for t in range(steps - 1, -1, -1):
-            torch.mul(dh, tc[t], out=tmp)
-            _sigmoid_backward(tmp, o[t], grad_input=da_o[t])
-            torch.mul(dh, o[t], out=tmp)
-            _tanh_backward(tmp, tc[t], grad_input=tmp)
-            dc.add_(tmp)
-            torch.mul(dc, g[t], out=di_)
-            torch.mul(dc, c[t], out=df_)  # c[t] is c_{t-1}
-            _sigmoid_backward(tmp_if, sig_if[t], grad_input=da_if[t])
-            torch.mul(dc, i[t], out=tmp)
-            _tanh_backward(tmp, g[t], grad_input=da_g[t])
-            if t > 0 or need_c0:
-                dc.mul_(f[t])
-            if t > 0:
-                torch.addmm(go[t - 1], da[t], w_hh, out=dh)  # 3. the one GEMM of the step
-            elif need_h0:
-                dh = da[0] @ w_hh
-        # 4. whole-window products
-        d2d = d_gates.view(steps * batch, 4 * hidden)
-        dw_hh = db = None
-        if ctx.needs_input_grad[4]:
-            dw_hh = d_gates[0].t() @ h0
-            if steps > 1:
-                dw_hh.addmm_(d_gates[1:].reshape(-1, 4 * hidden).t(), out[:-1].reshape(-1, hidden))
-        if ctx.needs_input_grad[5] or ctx.needs_input_grad[6]:
-            db = d2d.sum(0)
-        dx = (d2d @ w_ih).view(steps, batch, -1) if need_x else None
-        dw_ih = d2d.t() @ x2d if ctx.needs_input_grad[3] else None
-        return (
-            dx,
-            dh if need_h0 else None,
-            dc if need_c0 else None,
-            dw_ih,
-            dw_hh,
-            db if ctx.needs_input_grad[5] else None,
-            db if ctx.needs_input_grad[6] else None,
+        need = ctx.needs_input_grad
+        d_gates, dh0, dc0, dw_hh = _lstm_backward(
+            ctx, gates, cells, tanh_c, out, h0, w_hh, d_out, d_hn, d_cn, need[1], need[2], need[4]
         )
+        d2d = d_gates.view(-1, d_gates.shape[-1])
+        db = d2d.sum(0) if need[5] or need[6] else None
+        dx = (d2d @ w_ih).view(*out.shape[:2], -1) if need[0] else None
+        dw_ih = d2d.t() @ x2d if need[3] else None
+        return dx, dh0, dc0, dw_ih, dw_hh, db if need[5] else None, db if need[6] else None
+
+
+class LSTMTableLayer(torch.autograd.Function):
+    r"""The first LSTM layer fed by tokens: ``(ids, table, h0, c0, W_hh) → (out, h_T, c_T)``.
+
+    ``ids`` (T, B) token ids; ``table`` (V, 4H) = ``E W_ihᵀ + b_ih + b_hh`` for the embedding ``E``,
+    so ``table[ids[t]]`` is exactly the ``x_t W_ihᵀ + b_ih + b_hh`` of :class:`LSTMLayer`. Backward
+    gives ``dtable[v] = Σ_{(t,b): ids = v} da_{t,b}`` (a scatter-add); autograd carries it on to
+    ``E``, ``W_ih`` and both biases through the small product that made the table.
+    """
+
+    @staticmethod
+    def forward(ctx, ids, table, h0, c0, w_hh):
+        steps, batch = ids.shape
+        hidden = w_hh.shape[1]
+        flat = ids.reshape(-1)
+        scaled = table * _doubled(4, 2, hidden, table)
+        gates = torch.index_select(scaled, 0, flat).view(steps, batch, 4 * hidden)
+        out, cells, tanh_c = _lstm_forward(gates, h0, c0, w_hh)
+        ctx.save_for_backward(flat, h0, w_hh, gates, cells, tanh_c, out)
+        ctx.vocab = table.shape[0]
+        ctx.set_materialize_grads(False)
+        return out, out[-1].clone(), cells[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out, d_hn, d_cn):
+        flat, h0, w_hh, gates, cells, tanh_c, out = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        d_gates, dh0, dc0, dw_hh = _lstm_backward(
+            ctx, gates, cells, tanh_c, out, h0, w_hh, d_out, d_hn, d_cn, need[2], need[3], need[4]
+        )
+        d_table = None
+        if need[1]:
+            d_table = gates.new_zeros(ctx.vocab, gates.shape[-1]).index_add_(0, flat, d_gates.view(flat.numel(), -1))
+        return None, d_table, dh0, dc0, dw_hh
+
+
+# ----- GRU ------------------------------------------------------------------------------------
+
+
+def _gru_forward(gates: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor) -> tuple[Tensor, Tensor]:
+    """Steps a GRU over ``gates`` (T, B, 3H), which holds ``x_t W_ihᵀ + b_ih`` with ``b_hr, b_hz``
+    added to the r, z parts and the n part doubled; on return it holds ``r, z, n``.
+    Returns ``out`` and every step's ``h_n = h_{t−1} W_hnᵀ + b_hn``."""
+    steps, batch, three_h = gates.shape
+    hidden = three_h // 3
+    out = gates.new_empty(steps, batch, hidden)
+    h_n = gates.new_empty(steps, batch, hidden)
+    w_rz_t, w_n_t, b_n = w_hh[: 2 * hidden].t(), w_hh[2 * hidden :].t(), b_hh[2 * hidden :]
+    minus_one = gates.new_full((), -1.0)
+    rz, r, z, n = _steps(gates, 0, 2 * hidden), _steps(gates, 0, hidden), _steps(gates, hidden, 2 * hidden), _steps(gates, 2 * hidden, None)
+    hn, h = h_n.unbind(0), out.unbind(0)
+    h_prev = h0
+    for t in range(steps):
+        # The step's GEMM in two parts (as fast as one here, and it saves two passes over memory):
+        rz[t].addmm_(h_prev, w_rz_t)  # r, z pre-activations, accumulated in place
+        torch.addmm(b_n, h_prev, w_n_t, out=hn[t])  # h_n, kept for backward
+        rz[t].sigmoid_()
+        n[t].addcmul_(r[t], hn[t], value=2).sigmoid_()
+        torch.add(minus_one, n[t], alpha=2, out=n[t])  # n = tanh(x_n + r ⊙ h_n)
+        torch.lerp(n[t], h_prev, z[t], out=h[t])  # h_t = n + z ⊙ (h_{t−1} − n)
+        h_prev = h[t]
+    return out, h_n
+
+
+def _gru_backward(gates, h_n, out, h0, w_hh, d_out, d_hn, need_h0, need_w_hh):
+    """Steps 3 and 4 of the module docstring for the recurrent part; returns ``dG`` (T, B, 3H) and
+    ``da_n`` (T, B, H) (workspace views), ``dh0``, ``dW_hh`` and ``db_hh``."""
+    steps, batch, hidden = out.shape
+    d_out = _output_gradient(d_out, out)
+    scratch = _workspace(gates.numel() + out.numel(), gates)
+    d_g = scratch[: gates.numel()].view_as(gates)  # [da_r da_z dh_n] of every step
+    d_n = scratch[gates.numel() :].view_as(out)  # da_n of every step
+    dh = _first_gradient(d_out, d_hn)
+    spare = out.new_empty(batch, hidden)
+    d_rz = out.new_empty(batch, 2 * hidden)  # [dr dz] before σ'
+    dr_, dz_ = d_rz[:, :hidden], d_rz[:, hidden:]
+    rz, r, z, n = _steps(gates, 0, 2 * hidden), _steps(gates, 0, hidden), _steps(gates, hidden, 2 * hidden), _steps(gates, 2 * hidden, None)
+    dg, dg_rz, dg_n = d_g.unbind(0), _steps(d_g, 0, 2 * hidden), _steps(d_g, 2 * hidden, None)
+    hn, da_n, go = h_n.unbind(0), d_n.unbind(0), d_out.unbind(0)
+    h_prev = (h0, *out.unbind(0)[:-1])
+    for t in range(steps - 1, -1, -1):
+        torch.sub(h_prev[t], n[t], out=dz_)
+        dz_.mul_(dh)  # dz = dh ⊙ (h_{t−1} − n)
+        torch.addcmul(dh, dh, z[t], value=-1, out=spare)  # dn = dh ⊙ (1 − z)
+        _tanh_backward(spare, n[t], grad_input=da_n[t])  # da_n = dn ⊙ tanh'(n)
+        torch.mul(da_n[t], hn[t], out=dr_)  # dr = da_n ⊙ h_n
+        _sigmoid_backward(d_rz, rz[t], grad_input=dg_rz[t])  # da_r, da_z
+        torch.mul(da_n[t], r[t], out=dg_n[t])  # dh_n = da_n ⊙ r
+        if t > 0:
+            torch.addcmul(go[t - 1], dh, z[t], out=spare)  # dout_{t−1} + dh ⊙ z
+            dh, spare = spare.addmm_(dg[t], w_hh), dh  # … + dG_t W_hh: dh_{t−1}
+        elif need_h0:
+            dh = torch.addmm(dh * z[0], dg[0], w_hh)
+    dw_hh = None
+    if need_w_hh:
+        dw_hh = d_g[0].t() @ h0
+        if steps > 1:
+            dw_hh.addmm_(d_g[1:].reshape(-1, 3 * hidden).t(), out[:-1].reshape(-1, hidden))
+    return d_g, d_n, (dh if need_h0 else None), dw_hh
+
+
+def _gru_x_bias(b_ih: Tensor, b_hh: Tensor, hidden: int) -> Tensor:
+    """``b_ih`` plus ``b_hr, b_hz`` (they simply add; ``b_hn`` must stay inside ``r ⊙ (…)``)."""
+    return b_ih + torch.cat((b_hh[: 2 * hidden], b_hh.new_zeros(hidden)))
 
 
 class GRULayer(torch.autograd.Function):
@@ -167,7 +326,7 @@ class GRULayer(torch.autograd.Function):
     Shapes: ``x`` (T, B, I), ``h0`` (B, H), weights as ``nn.GRU``'s; ``out`` (T, B, H).
 
     Forward, step ``t``, exactly as ``nn.GRU`` (the x-parts ``x_r, x_z, x_n`` of all steps come
-    from one GEMM first, the h-parts ``h_r, h_z, h_n`` of a step from one GEMM)::
+    from one GEMM first; the h-parts from ``W_hh``, split as ``[W_hr; W_hz]`` and ``W_hn``)::
 
         [x_r x_z x_n] = x_t W_ihᵀ + b_ih        [h_r h_z h_n] = h_{t−1} W_hhᵀ + b_hh
         r = σ(x_r + h_r),  z = σ(x_z + h_z)
@@ -178,18 +337,17 @@ class GRULayer(torch.autograd.Function):
 
     Backward, for ``t = T−1 … 0``, with ``dh`` = ``dout_t`` + the gradient from step ``t+1``::
 
-        dz = dh ⊙ (h_{t−1} − n)               da_z = dz ⊙ σ'(z)
-        dn = dh ⊙ (1 − z)                     da_n = dn ⊙ tanh'(n)      (pre-activation of n)
-        dr = da_n ⊙ h_n                       da_r = dr ⊙ σ'(r)
-        dh_n = da_n ⊙ r                       (what reaches W_hn h + b_hn)
+        da_z = dh ⊙ (h_{t−1} − n) ⊙ σ'(z)
+        da_n = dh ⊙ (1 − z) ⊙ tanh'(n)          (the gradient of n's pre-activation)
+        da_r = da_n ⊙ h_n ⊙ σ'(r)
+        dh_n = da_n ⊙ r                         (what reaches W_hn h + b_hn)
         dh_{t−1} = dh ⊙ z + [da_r da_z dh_n] W_hh  (+ dout_{t−1})   ← the one GEMM per step
 
     The x-side and the h-side share ``da_r, da_z`` but differ for the candidate (``da_n`` vs
-    ``dh_n = da_n ⊙ r``), so two gradient blocks are kept: ``dG = [da_r da_z dh_n]`` (h-side) and
-    ``da_n``. Then, over all steps at once::
+    ``dh_n``), so two blocks are kept: ``dG = [da_r da_z dh_n]`` and ``da_n``. Then, at once::
 
         dW_hh = dGᵀ H_prev   db_hh = Σ dG   dW_ih = [da_r da_z da_n]ᵀ X   db_ih = Σ [da_r da_z da_n]
-        dX = [da_r da_z] W_{ir,iz} + da_n W_in
+        dX = [da_r da_z] W_{ir;iz} + da_n W_in
     """
 
     @staticmethod
@@ -197,76 +355,71 @@ class GRULayer(torch.autograd.Function):
         steps, batch, inputs = x.shape
         hidden = w_hh.shape[1]
         x2d = x.reshape(steps * batch, inputs)
-        # 1. input projection for the whole window; this buffer then holds r, z and n.
-        gates = torch.addmm(b_ih, x2d, w_ih.t()).view(steps, batch, 3 * hidden)
-        h_parts = x.new_empty(steps, batch, 3 * hidden)  # [h_r h_z h_n] of each step
-        out = x.new_empty(steps, batch, hidden)
-        w_hh_t = w_hh.t()
-        rz, r, z, n = (gates[..., s].unbind(0) for s in (slice(0, 2 * hidden), slice(0, hidden), slice(hidden, 2 * hidden), slice(2 * hidden, None)))
-        hp, hp_rz, hp_n = (h_parts[..., s].unbind(0) for s in (slice(None), slice(0, 2 * hidden), slice(2 * hidden, None)))
-        h = out.unbind(0)
-        h_prev = h0
-        for t in range(steps):
-            torch.addmm(b_hh, h_prev, w_hh_t, out=hp[t])  # 2. the one GEMM of the step
-            rz[t].add_(hp_rz[t]).sigmoid_()
-            n[t].addcmul_(r[t], hp_n[t]).tanh_()
-            torch.lerp(n[t], h_prev, z[t], out=h[t])  # n + z ⊙ (h_prev − n)
-            h_prev = h[t]
-        ctx.save_for_backward(x2d, h0, w_ih, w_hh, gates, h_parts, out)
+        scale = _doubled(3, 2, hidden, w_ih)
+        bias = _gru_x_bias(b_ih, b_hh, hidden) * scale
+        gates = torch.addmm(bias, x2d, (w_ih * scale[:, None]).t()).view(steps, batch, 3 * hidden)
+        out, h_n = _gru_forward(gates, h0, w_hh, b_hh)
+        ctx.save_for_backward(x2d, h0, w_ih, w_hh, gates, h_n, out)
         ctx.set_materialize_grads(False)
         return out, out[-1].clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, d_out, d_hn):
-        x2d, h0, w_ih, w_hh, gates, h_parts, out = ctx.saved_tensors
-        steps, batch, hidden = out.shape
-        need_x, need_h0 = ctx.needs_input_grad[:2]
-        if d_out is None:
-            d_out = out.new_zeros(())
-        d_out = d_out.expand(steps, batch, hidden)
-        d_g = torch.empty_like(gates)  # [da_r da_z dh_n] for every step
-        d_n = out.new_empty(steps, batch, hidden)  # da_n for every step
-        dh = _start(d_out, d_hn)
-        carry = out.new_empty(batch, hidden)
-        d_rz = out.new_empty(batch, 2 * hidden)  # [dr dz] before σ'
-        dr_, dz_ = d_rz[:, :hidden], d_rz[:, hidden:]
-        rz, r, z, n = (gates[..., s].unbind(0) for s in (slice(0, 2 * hidden), slice(0, hidden), slice(hidden, 2 * hidden), slice(2 * hidden, None)))
-        hp_n = h_parts[..., 2 * hidden :].unbind(0)
-        dg, dg_rz, dg_n = (d_g[..., s].unbind(0) for s in (slice(None), slice(0, 2 * hidden), slice(2 * hidden, None)))
-        da_n, go = d_n.unbind(0), d_out.unbind(0)
-        h_prev = (h0, *out.unbind(0)[:-1])
-        for t in range(steps - 1, -1, -1):
-            torch.sub(h_prev[t], n[t], out=dz_)
-            dz_.mul_(dh)
-            torch.addcmul(dh, dh, z[t], value=-1, out=carry)  # dn = dh ⊙ (1 − z)
-            _tanh_backward(carry, n[t], grad_input=da_n[t])
-            torch.mul(da_n[t], hp_n[t], out=dr_)
-            _sigmoid_backward(d_rz, rz[t], grad_input=dg_rz[t])
-            torch.mul(da_n[t], r[t], out=dg_n[t])
-            if t > 0:
-                torch.addcmul(go[t - 1], dh, z[t], out=carry)
-                torch.addmm(carry, dg[t], w_hh, out=dh)  # 3. the one GEMM of the step
-            elif need_h0:
-                dh = torch.addmm(dh * z[0], dg[0], w_hh)
-        # 4. whole-window products
-        two = 2 * hidden
-        dg2d, dn2d = d_g.view(steps * batch, 3 * hidden), d_n.view(steps * batch, hidden)
-        dw_hh = db_hh = db_ih = dx = dw_ih = None
-        if ctx.needs_input_grad[3]:
-            dw_hh = dg[0].t() @ h0
-            if steps > 1:
-                dw_hh.addmm_(d_g[1:].reshape(-1, 3 * hidden).t(), out[:-1].reshape(-1, hidden))
-        if ctx.needs_input_grad[5]:
-            db_hh = dg2d.sum(0)
-        if ctx.needs_input_grad[4]:
-            db_hh_ = db_hh if db_hh is not None else dg2d.sum(0)
-            db_ih = torch.cat((db_hh_[:two], dn2d.sum(0)))
-        if need_x:
-            dx = (dg2d[:, :two] @ w_ih[:two]).addmm_(dn2d, w_ih[two:]).view(steps, batch, -1)
-        if ctx.needs_input_grad[2]:
+        x2d, h0, w_ih, w_hh, gates, h_n, out = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        d_g, d_n, dh0, dw_hh = _gru_backward(gates, h_n, out, h0, w_hh, d_out, d_hn, need[1], need[3])
+        two = 2 * out.shape[-1]
+        dg2d, dn2d = d_g.view(-1, d_g.shape[-1]), d_n.view(-1, d_n.shape[-1])
+        db_hh = dg2d.sum(0) if need[4] or need[5] else None
+        db_ih = torch.cat((db_hh[:two], dn2d.sum(0))) if need[4] else None
+        dx = dw_ih = None
+        if need[0]:
+            dx = (dg2d[:, :two] @ w_ih[:two]).addmm_(dn2d, w_ih[two:]).view(*out.shape[:2], -1)
+        if need[2]:
             dw_ih = torch.cat((dg2d[:, :two].t() @ x2d, dn2d.t() @ x2d))
-        return dx, (dh if need_h0 else None), dw_ih, dw_hh, db_ih, db_hh
+        return dx, dh0, dw_ih, dw_hh, db_ih, db_hh if need[5] else None
+
+
+class GRUTableLayer(torch.autograd.Function):
+    r"""The first GRU layer fed by tokens: ``(ids, table, h0, W_hh, b_hh) → (out, h_T)``.
+
+    ``ids`` (T, B) token ids; ``table`` (V, 3H) = ``E W_ihᵀ + b_ih`` for the embedding ``E``, so
+    ``table[ids[t]]`` is the ``[x_r x_z x_n]`` of :class:`GRULayer`. Backward scatter-adds the x-side
+    gradients ``[da_r da_z da_n]`` of every step into ``dtable`` (rows by token id); autograd carries
+    them on to ``E``, ``W_ih`` and ``b_ih`` through the small product that made the table.
+    """
+
+    @staticmethod
+    def forward(ctx, ids, table, h0, w_hh, b_hh):
+        steps, batch = ids.shape
+        hidden = w_hh.shape[1]
+        flat = ids.reshape(-1)
+        scaled = (table + torch.cat((b_hh[: 2 * hidden], b_hh.new_zeros(hidden)))) * _doubled(3, 2, hidden, table)
+        gates = torch.index_select(scaled, 0, flat).view(steps, batch, 3 * hidden)
+        out, h_n = _gru_forward(gates, h0, w_hh, b_hh)
+        ctx.save_for_backward(flat, h0, w_hh, gates, h_n, out)
+        ctx.vocab = table.shape[0]
+        ctx.set_materialize_grads(False)
+        return out, out[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out, d_hn):
+        flat, h0, w_hh, gates, h_n, out = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        d_g, d_n, dh0, dw_hh = _gru_backward(gates, h_n, out, h0, w_hh, d_out, d_hn, need[2], need[3])
+        dg2d, dn2d = d_g.view(flat.numel(), -1), d_n.view(flat.numel(), -1)
+        db_hh = dg2d.sum(0) if need[4] else None
+        d_table = None
+        if need[1]:
+            two = 2 * out.shape[-1]
+            d_table = gates.new_zeros(ctx.vocab, d_g.shape[-1]).index_add_(0, flat, dg2d)  # n part: dh_n …
+            d_table[:, two:] = d_n.new_zeros(ctx.vocab, d_n.shape[-1]).index_add_(0, flat, dn2d)  # … → da_n
+        return None, d_table, dh0, dw_hh, db_hh
+
+
+# ----- whole modules --------------------------------------------------------------------------
 
 
 def lstm_layer(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor):
@@ -289,6 +442,38 @@ def supports(rnn: nn.Module) -> bool:
     )
 
 
+def _check(rnn: nn.Module) -> None:
+    if not supports(rnn):
+        raise ValueError("recurrence handles unidirectional nn.LSTM/nn.GRU with biases and no projection")
+
+
+def _stack(rnn: nn.LSTM | nn.GRU, xt: Tensor | None, state, first_layer) -> tuple[Tensor, object]:
+    """Runs the layers; ``first_layer(h0, c0)`` runs layer 0 when given (else layer 0 reads ``xt``)."""
+    lstm = isinstance(rnn, nn.LSTM)
+    final_h, final_c = [], []
+    for layer in range(rnn.num_layers):
+        h0 = state[0][layer] if lstm else state[layer]
+        c0 = state[1][layer] if lstm else None
+        if layer == 0 and first_layer is not None:
+            result = first_layer(h0, c0)
+        else:
+            if layer > 0 and rnn.dropout > 0 and rnn.training:
+                xt = F.dropout(xt, rnn.dropout, training=True)
+            weights = [getattr(rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            result = LSTMLayer.apply(xt, h0, c0, *weights) if lstm else GRULayer.apply(xt, h0, *weights)
+        xt, final_h = result[0], final_h + [result[1]]
+        if lstm:
+            final_c.append(result[2])
+    output = xt.transpose(0, 1) if rnn.batch_first else xt
+    h_n = torch.stack(final_h)
+    return output, ((h_n, torch.stack(final_c)) if lstm else h_n)
+
+
+def _zero_state(rnn: nn.LSTM | nn.GRU, batch: int, like: Tensor):
+    zeros = like.new_zeros(rnn.num_layers, batch, rnn.hidden_size)
+    return (zeros, zeros) if isinstance(rnn, nn.LSTM) else zeros
+
+
 def run(rnn: nn.LSTM | nn.GRU, x: Tensor, state=None):
     """``rnn(x, state)`` computed with the kernels above, on ``rnn``'s own parameters.
 
@@ -296,27 +481,36 @@ def run(rnn: nn.LSTM | nn.GRU, x: Tensor, state=None):
     way; state ``(h0, c0)`` or ``h0``, each (layers, batch, hidden), or ``None`` for zeros), with
     ``rnn.dropout`` applied between layers in training mode only, as those modules do.
     """
-    if not supports(rnn):
-        raise ValueError("recurrence.run handles unidirectional nn.LSTM/nn.GRU with biases and no projection")
-    lstm = isinstance(rnn, nn.LSTM)
+    _check(rnn)
     if x.dim() != 3:
         raise ValueError("recurrence.run expects a batched (3-D) input")
     xt = x.transpose(0, 1) if rnn.batch_first else x
-    batch, layers, hidden = xt.shape[1], rnn.num_layers, rnn.hidden_size
-    if state is None:
-        zeros = xt.new_zeros(layers, batch, hidden)
-        state = (zeros, zeros) if lstm else zeros
-    final_h, final_c = [], []
-    for layer in range(layers):
-        if layer > 0 and rnn.dropout > 0 and rnn.training:
-            xt = F.dropout(xt, rnn.dropout, training=True)
-        weights = [getattr(rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-        if lstm:
-            xt, h, c = LSTMLayer.apply(xt, state[0][layer], state[1][layer], *weights)
-            final_c.append(c)
-        else:
-            xt, h = GRULayer.apply(xt, state[layer], *weights)
-        final_h.append(h)
-    output = xt.transpose(0, 1) if rnn.batch_first else xt
-    h_n = torch.stack(final_h)
-    return output, ((h_n, torch.stack(final_c)) if lstm else h_n)
+    state = _zero_state(rnn, xt.shape[1], xt) if state is None else state
+    return _stack(rnn, xt, state, None)
+
+
+def table_pays(vocab_size: int, tokens: int) -> bool:
+    """Whether gathering from a (vocabulary × gates) table beats projecting ``tokens`` inputs: the
+    table costs a product over ``vocab_size`` rows (forward and backward) instead of ``tokens``."""
+    return 2 * vocab_size <= tokens
+
+
+def run_on_tokens(rnn: nn.LSTM | nn.GRU, embedding: Tensor, ids: Tensor, state=None):
+    """``rnn(F.embedding(ids, embedding), state)``, with layer 0's input projection read from a table.
+
+    ``ids`` (batch, time) if ``rnn.batch_first`` else (time, batch). Layer 0 gets
+    ``table = embedding W_ihᵀ + b`` (computed with autograd: it is small) and gathers its rows, see
+    :class:`LSTMTableLayer` / :class:`GRUTableLayer`; falls back to :func:`run` on the embedded
+    tokens when the vocabulary is too large for that to pay (:func:`table_pays`).
+    """
+    _check(rnn)
+    ids_t = ids.t() if rnn.batch_first else ids
+    if not table_pays(embedding.shape[0], ids.numel()):
+        return run(rnn, F.embedding(ids, embedding), state)
+    state = _zero_state(rnn, ids_t.shape[1], embedding) if state is None else state
+    w_ih, w_hh, b_ih, b_hh = (getattr(rnn, f"{name}_l0") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+    if isinstance(rnn, nn.LSTM):
+        table = F.linear(embedding, w_ih, b_ih + b_hh)
+        return _stack(rnn, None, state, lambda h0, c0: LSTMTableLayer.apply(ids_t, table, h0, c0, w_hh))
+    table = F.linear(embedding, w_ih, b_ih)
+    return _stack(rnn, None, state, lambda h0, c0: GRUTableLayer.apply(ids_t, table, h0, w_hh, b_hh))

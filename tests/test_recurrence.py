@@ -3,6 +3,7 @@
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from rnn_demo import model as model_module
 from rnn_demo import recurrence
@@ -121,20 +122,78 @@ def test_unsupported_modules_are_refused():
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("layers", [1, 2])
-def test_model_fused_path_on_cpu_equals_torch_modules(monkeypatch, cell, layers):
-    """The model's fused path with the kernels on gives the logits and gradients of nn.LSTM/nn.GRU."""
+@pytest.mark.parametrize("initial_state", [False, True])
+@pytest.mark.parametrize("vocab", [7, 40])  # 2·7 ≤ 5·4 tokens: table; 2·40 > 20: embedding + run()
+def test_run_on_tokens_equals_embedding_then_module(cell, layers, initial_state, vocab):
     torch.manual_seed(0)
-    model = RNNLanguageModel(VOCAB, cell=cell, embedding_size=8, hidden_size=12, num_layers=layers).train()
+    rnn = MODULES[cell](6, 10, layers, batch_first=True)
+    embedding = torch.randn(vocab, 6, requires_grad=True)
+    ids = torch.randint(0, vocab, (4, 5))
+    state = _states(cell, layers, 4, 10) if initial_state else None
+    assert recurrence.table_pays(vocab, ids.numel()) == (vocab == 7)
+    results = []
+    for function in (lambda e, s: rnn(F.embedding(ids, e), s), lambda e, s: recurrence.run_on_tokens(rnn, e, ids, s)):
+        output, final = function(embedding, state)
+        inputs = [embedding, *rnn.parameters(), *_tensors(state)]
+        results.append([output, *_tensors(final), *torch.autograd.grad(_loss(output, final), inputs)])
+    for ours, theirs in zip(results[1], results[0]):
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gradcheck_float64_table_layers(cell):
+    torch.manual_seed(0)
+    steps, batch, vocab, hidden = 4, 3, 5, 3
+    gates = 4 if cell == "lstm" else 3
+    ids = torch.randint(0, vocab, (steps, batch))
+    table = torch.randn(vocab, gates * hidden, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(batch, hidden, dtype=torch.float64, requires_grad=True)
+    w_hh = torch.randn(gates * hidden, hidden, dtype=torch.float64, requires_grad=True)
+    if cell == "lstm":
+        c0 = torch.randn(batch, hidden, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(recurrence.LSTMTableLayer.apply, (ids, table, h0, c0, w_hh))
+    else:
+        b_hh = torch.randn(gates * hidden, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(recurrence.GRUTableLayer.apply, (ids, table, h0, w_hh, b_hh))
+
+
+def _model_results(model, ids, state, seed=None):
+    if seed is not None:
+        torch.manual_seed(seed)
+    logits, final = model(ids, state)
+    grads = torch.autograd.grad(_loss(logits, final), list(model.parameters()))
+    return [logits, *_tensors(final), *grads]
+
+
+def _count_calls(monkeypatch):
+    calls = []
+    for name in ("run", "run_on_tokens"):
+        original = getattr(recurrence, name)
+        monkeypatch.setattr(recurrence, name, lambda *a, _f=original, _n=name, **k: calls.append(_n) or _f(*a, **k))
+    return calls
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize(
+    "layers, dropout, training, path",
+    [(1, 0.0, True, "run_on_tokens"), (2, 0.0, True, "run_on_tokens"), (2, 0.3, False, "run_on_tokens"), (1, 0.3, True, "run")],
+)
+def test_model_fused_path_on_cpu_equals_torch_modules(monkeypatch, cell, layers, dropout, training, path):
+    """The model's fused path with the kernels on gives the logits and gradients of nn.LSTM/nn.GRU.
+
+    With dropout in training mode the masks must match too: one layer only (nn.LSTM draws its
+    inter-layer masks differently), the same seed for both runs."""
+    torch.manual_seed(0)
+    model = RNNLanguageModel(VOCAB, cell=cell, embedding_size=8, hidden_size=12, num_layers=layers, dropout=dropout)
+    model.train(training)
     ids = torch.randint(0, len(VOCAB["vocab"]), (3, 9), generator=torch.Generator().manual_seed(1))
     state = model.initial_state(3)
-    results = []
-    for use_kernel in (False, True):
-        monkeypatch.setitem(model_module.CPU_KERNELS, cell, use_kernel)
-        calls = []
-        monkeypatch.setattr(recurrence, "run", lambda *a, _run=recurrence.run, **k: calls.append(1) or _run(*a, **k))
-        logits, final = model(ids, state)
-        assert bool(calls) == use_kernel
-        grads = torch.autograd.grad(_loss(logits, final), list(model.parameters()))
-        results.append([logits, *_tensors(final), *grads])
-    for ours, theirs in zip(results[1], results[0]):
+    monkeypatch.setitem(model_module.CPU_KERNELS, cell, False)
+    calls = _count_calls(monkeypatch)
+    expected = _model_results(model, ids, state, seed=5)
+    assert calls == []
+    monkeypatch.setitem(model_module.CPU_KERNELS, cell, True)
+    got = _model_results(model, ids, state, seed=5)
+    assert calls == [path]
+    for ours, theirs in zip(got, expected):
         torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
