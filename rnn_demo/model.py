@@ -107,19 +107,19 @@ class RNNLanguageModel(
         if state is None:
             state = self.initial_state(ids.shape[0], ids.device)
         if self.implementation == "fused" and ids.device.type == "cpu" and CPU_KERNELS[self.cell]:
-            output, state = self._cpu_kernels(ids, state)
+            if self.dropout.p == 0 or not self.training:
+                # No dropout on the embeddings: layer 0 reads its input projection from a
+                # (vocabulary × gates) table instead of a GEMM (recurrence.run_on_tokens). Its output
+                # is a (batch, time) view of a time-major tensor; decoding in that order spares a
+                # copy of the hidden states (only the smaller logits come back transposed).
+                output, state = recurrence.run_on_tokens(self.rnn, self.embedding.weight, ids, state)
+                return self.decoder(output.transpose(0, 1)).transpose(0, 1), state
+            output, state = recurrence.run(self.rnn, self.dropout(self.embedding(ids)), state)
         elif self.implementation == "fused":
             output, state = self.rnn(self.dropout(self.embedding(ids)), state)
         else:
             output, state = self._scratch_layers(self.dropout(self.embedding(ids)), state)
         return self.decoder(self.dropout(output)), state
-
-    def _cpu_kernels(self, ids: Tensor, state: State) -> tuple[Tensor, State]:
-        """The fused path on a CPU through recurrence.py: with no dropout on the embeddings, layer 0
-        reads its input projection from a (vocabulary × gates) table instead of a GEMM."""
-        if self.dropout.p == 0 or not self.training:
-            return recurrence.run_on_tokens(self.rnn, self.embedding.weight, ids, state)
-        return recurrence.run(self.rnn, self.dropout(self.embedding(ids)), state)
 
     def _layer_weights(self, layer: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         return tuple(getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))

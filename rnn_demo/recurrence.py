@@ -410,12 +410,13 @@ class GRUTableLayer(torch.autograd.Function):
         need = ctx.needs_input_grad
         d_g, d_n, dh0, dw_hh = _gru_backward(gates, h_n, out, h0, w_hh, d_out, d_hn, need[2], need[3])
         dg2d, dn2d = d_g.view(flat.numel(), -1), d_n.view(flat.numel(), -1)
-        db_hh = dg2d.sum(0) if need[4] else None
+        # dG summed per token id: the x-side gradient of the table, except its n part (dh_n, not da_n)
+        per_token = gates.new_zeros(ctx.vocab, d_g.shape[-1]).index_add_(0, flat, dg2d)
+        db_hh = per_token.sum(0) if need[4] else None  # Σ dG over the window, from V rows, not T·B
         d_table = None
         if need[1]:
-            two = 2 * out.shape[-1]
-            d_table = gates.new_zeros(ctx.vocab, d_g.shape[-1]).index_add_(0, flat, dg2d)  # n part: dh_n …
-            d_table[:, two:] = d_n.new_zeros(ctx.vocab, d_n.shape[-1]).index_add_(0, flat, dn2d)  # … → da_n
+            d_table = per_token
+            d_table[:, 2 * out.shape[-1] :] = d_n.new_zeros(ctx.vocab, d_n.shape[-1]).index_add_(0, flat, dn2d)
         return None, d_table, dh0, dw_hh, db_hh
 
 
