@@ -2,13 +2,26 @@
 
 One module, two ways of running the recurrence over the *same* parameters:
 
-- ``implementation="fused"``: ``nn.LSTM`` / ``nn.GRU`` (cuDNN on a GPU, oneDNN on a CPU) — fast
-  for training on whole windows;
+- ``implementation="fused"``: whole windows at once, fast, for training. What runs:
+
+  - on CUDA (cuDNN) and Apple MPS: ``nn.LSTM`` / ``nn.GRU``;
+  - on a CPU, GRU: the hand-written layer kernels of :mod:`rnn_demo.recurrence` (one GEMM per time
+    step, backward written out, no autograd per gate). PyTorch has no oneDNN GRU on a CPU: it loops
+    over the steps recording every gate op for autograd. Measured at the default size (embedding
+    64 → 1×384, batch 64, window 64, Adam; bench/train_throughput.py's set-up, runs interleaved):
+    ≈ 1.35× ``nn.GRU``'s tokens/s with 2 threads and with 1;
+  - on a CPU, LSTM: oneDNN's ``nn.LSTM`` with 2+ threads, where the kernels only tie with it
+    (median ratio 0.99–1.04, rounds ranging −10 … +15 %), and the kernels with 1 thread
+    (+13 %: ``torch.get_num_threads() == 1``, as the app and the checkpoint runs may train);
+    :data:`CPU_KERNELS` holds this choice.
+
+  With no dropout on the embeddings, the kernels' first layer reads its input projection from a
+  (vocabulary × gates) table instead of a GEMM (:func:`~rnn_demo.recurrence.run_on_tokens`).
 - ``implementation="scratch"``: the hand-written steps of ``cells.py``, one time step at a time —
   slow, but every gate is visible and it proves the cells right.
 
-Both read ``self.rnn``'s weights (``weight_ih_l0`` …), so a checkpoint trained one way loads the
-other way and gives the same logits. Batch-1 sampling always steps through the cell path
+All of them read ``self.rnn``'s weights (``weight_ih_l0`` …), so a checkpoint trained one way loads
+any other way and gives the same logits. Batch-1 sampling always steps through the cell path
 (:meth:`step`): calling ``nn.LSTM`` once per character costs ~5× more in per-call overhead.
 """
 
@@ -32,9 +45,16 @@ CELLS = ("lstm", "gru")
 IMPLEMENTATIONS = ("fused", "scratch")
 WEIGHTS_FILE = "model.safetensors"
 
-# Which cells the fused path runs on recurrence.py's hand-written kernels when on a CPU (measured:
-# see the module docstring); elsewhere, and for the others, it calls nn.LSTM / nn.GRU.
-CPU_KERNELS = {"lstm": False, "gru": True}
+# When the fused path runs a cell on recurrence.py's kernels on a CPU: "always", "one-thread" (only
+# with one intra-op thread) or "never"; otherwise it calls nn.LSTM / nn.GRU. Measured: see above.
+CPU_KERNELS = {"lstm": "one-thread", "gru": "always"}
+
+
+
+def _cpu_kernel(cell: str) -> bool:
+    rule = CPU_KERNELS[cell]
+    return rule == "always" or (rule == "one-thread" and torch.get_num_threads() == 1)
+
 
 # LSTM state is (h, c), GRU state is h; each (layers, batch, hidden) as torch's modules use.
 State = Union[tuple[Tensor, Tensor], Tensor]
@@ -106,7 +126,7 @@ class RNNLanguageModel(
         """``ids`` (batch, time) → logits (batch, time, vocab) and the state after the last step."""
         if state is None:
             state = self.initial_state(ids.shape[0], ids.device)
-        if self.implementation == "fused" and ids.device.type == "cpu" and CPU_KERNELS[self.cell]:
+        if self.implementation == "fused" and ids.device.type == "cpu" and _cpu_kernel(self.cell):
             if self.dropout.p == 0 or not self.training:
                 # No dropout on the embeddings: layer 0 reads its input projection from a
                 # (vocabulary × gates) table instead of a GEMM (recurrence.run_on_tokens). Its output
