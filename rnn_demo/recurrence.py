@@ -17,11 +17,22 @@ backward
        whole window (``T·B`` rows each: the biggest, most efficient products of all).
 
 Measured at the app's default size (embedding 64 → 1×384, batch 64, window 64, vocabulary 65,
-Adam; 2-core Zen 4 VM, interleaved runs): a GRU training step runs ≈ 1.35× faster than through
-``nn.GRU`` (with 2 threads and with 1), ≈ 0.78 of the sgemm-implied ceiling with 2 threads and
-≈ 0.99 with 1; an LSTM ties with oneDNN's ``nn.LSTM`` with 2 threads and is 1.13× faster with 1.
-The Python loop still issues ~15 small ops per step; what is left is mostly the per-step GEMMs
-(64 rows: ~80 % of the big-GEMM speed) and those ops' passes over memory.
+forward + backward + clip + Adam; 2-core Zen 4 VM, variants interleaved, medians of 4–5 rounds):
+
+=====================  ==================  ==================  ====================
+tokens/s               GRU, 2 threads      LSTM, 2 threads     GRU / LSTM, 1 thread
+=====================  ==================  ==================  ====================
+nn.GRU / nn.LSTM       32.2k (0.56)        33.0k (0.75)        20.5k / 18.5k
+these kernels          44.4k (0.77)        34.5k (0.78)        27.6k / 21.3k (≈ 1.0)
+the tutorial's cells   32.3k               21.2k               20.0k / 14.6k
+=====================  ==================  ==================  ====================
+
+(in brackets: the fraction of the ceiling sgemm speed ÷ FLOPs per token, sgemm 188 GFLOP/s with
+2 threads, 90 with 1; with :func:`run_on_tokens` the kernels skip the input projection, ~14 % of
+those FLOPs, so their fractions flatter them by that much). The LSTM kernels tie with oneDNN with
+2 threads (per-round ratios 0.9–1.16 across runs, medians 0.99–1.04) and win with 1 (1.14×).
+What is left is mostly the per-step GEMMs (64 rows: ~80 % of the big-GEMM speed, less when the
+machine is busy) and the ~15 small ops per step that Python issues, each a pass over memory.
 
 Three more tricks, all measured on the 2-core CPU this project targets:
 
@@ -33,7 +44,7 @@ Three more tricks, all measured on the 2-core CPU this project targets:
 - :func:`run_on_tokens`: when the first layer reads an embedding (no dropout in between), its input
   projection of token ``v`` is row ``v`` of ``E W_ihᵀ + b`` — a (vocabulary × gates) table. For a
   small vocabulary, gathering rows from that table (and scatter-adding the gradient back) replaces
-  three ``T·B``-row GEMMs; measured ~10 % of a whole training step.
+  three ``T·B``-row GEMMs: measured +12 % (GRU) to +16 % (LSTM) tokens/s for a whole training step.
 
 The kernels use the parameters of ``nn.LSTM`` / ``nn.GRU`` as they are (``weight_ih_l{k}``,
 ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``; gates stacked i,f,g,o and r,z,n), so
