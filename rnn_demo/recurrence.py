@@ -277,6 +277,12 @@ class LSTMTableLayer(torch.autograd.Function):
 # ----- GRU ------------------------------------------------------------------------------------
 
 
+def _gru_gates(gates: Tensor, hidden: int) -> tuple[tuple[Tensor, ...], ...]:
+    """Per-step views of ``[r z]``, ``r``, ``z`` and ``n`` in a (T, B, 3H) gate buffer."""
+    bounds = ((0, 2 * hidden), (0, hidden), (hidden, 2 * hidden), (2 * hidden, None))
+    return tuple(_steps(gates, start, stop) for start, stop in bounds)
+
+
 def _gru_forward(gates: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor) -> tuple[Tensor, Tensor]:
     """Steps a GRU over ``gates`` (T, B, 3H), which holds ``x_t W_ihᵀ + b_ih`` with ``b_hr, b_hz``
     added to the r, z parts and the n part doubled; on return it holds ``r, z, n``.
@@ -287,7 +293,7 @@ def _gru_forward(gates: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor) -> tuple
     h_n = gates.new_empty(steps, batch, hidden)
     w_rz_t, w_n_t, b_n = w_hh[: 2 * hidden].t(), w_hh[2 * hidden :].t(), b_hh[2 * hidden :]
     minus_one = gates.new_full((), -1.0)
-    rz, r, z, n = _steps(gates, 0, 2 * hidden), _steps(gates, 0, hidden), _steps(gates, hidden, 2 * hidden), _steps(gates, 2 * hidden, None)
+    rz, r, z, n = _gru_gates(gates, hidden)
     hn, h = h_n.unbind(0), out.unbind(0)
     h_prev = h0
     for t in range(steps):
@@ -314,7 +320,7 @@ def _gru_backward(gates, h_n, out, h0, w_hh, d_out, d_hn, need_h0, need_w_hh):
     spare = out.new_empty(batch, hidden)
     d_rz = out.new_empty(batch, 2 * hidden)  # [dr dz] before σ'
     dr_, dz_ = d_rz[:, :hidden], d_rz[:, hidden:]
-    rz, r, z, n = _steps(gates, 0, 2 * hidden), _steps(gates, 0, hidden), _steps(gates, hidden, 2 * hidden), _steps(gates, 2 * hidden, None)
+    rz, r, z, n = _gru_gates(gates, hidden)
     dg, dg_rz, dg_n = d_g.unbind(0), _steps(d_g, 0, 2 * hidden), _steps(d_g, 2 * hidden, None)
     hn, da_n, go = h_n.unbind(0), d_n.unbind(0), d_out.unbind(0)
     h_prev = (h0, *out.unbind(0)[:-1])

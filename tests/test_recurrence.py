@@ -176,7 +176,12 @@ def _count_calls(monkeypatch):
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize(
     "layers, dropout, training, path",
-    [(1, 0.0, True, "run_on_tokens"), (2, 0.0, True, "run_on_tokens"), (2, 0.3, False, "run_on_tokens"), (1, 0.3, True, "run")],
+    [
+        (1, 0.0, True, "run_on_tokens"),
+        (2, 0.0, True, "run_on_tokens"),
+        (2, 0.3, False, "run_on_tokens"),
+        (1, 0.3, True, "run"),
+    ],
 )
 def test_model_fused_path_on_cpu_equals_torch_modules(monkeypatch, cell, layers, dropout, training, path):
     """The model's fused path with the kernels on gives the logits and gradients of nn.LSTM/nn.GRU.
