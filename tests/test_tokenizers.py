@@ -138,3 +138,24 @@ def test_spacy_and_gradio_are_not_imported_for_char_level_work(tmp_path):
     result = subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, env=python_env(), timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_word_pieces_are_exactly_spacys_tokens_line_by_line(lang):
+    """The chunk cache must not change a single token against running spaCy on each whole line."""
+    import random
+
+    from rnn_demo.tokenizers import blank_pipeline
+
+    rng = random.Random(0)
+    alphabet = ["a", "cat", "Dog", "don't", "U.S.", "e-mail", "http://x.org/a?b=1", "3.5", "$10", ",", ".", "!",
+                "(", ")", '"', "'", " ", " ", "  ", "\t", "\xa0", "中文", "，", "。", ":-)", "..."]  # fmt: skip
+    lines = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(600)]
+    text = "\n".join(lines)
+    nlp = blank_pipeline(lang)
+    expected = []
+    for n, line in enumerate(lines):
+        if n:
+            expected.append("\n")
+        expected.extend(token.text_with_ws for token in nlp.tokenizer(line))
+    assert WordTokenizer([UNK], lang).pieces(text) == expected
