@@ -106,6 +106,25 @@ def user_errors(fn):
     return call
 
 
+class _Named:
+    """A bounded input whose out-of-range error names the field ("Temperature: value -1 is below 0")
+    and is a user error, not a logged traceback: gradio's own says only "Value -1 is less than ..."."""
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except gr.Error as error:
+            raise gr.Error(f"{self.label}: {error.message}", print_exception=False) from None
+
+
+class Slider(_Named, gr.Slider):
+    pass
+
+
+class Number(_Named, gr.Number):
+    pass
+
+
 def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
     """The whole app; ``settings`` default to the ``RNN_DEMO_*`` environment variables."""
     settings = settings or session.AppSettings.from_env()
@@ -241,7 +260,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                     cell = gr.Radio(["lstm", "gru"], value=DEFAULTS.cell, label="Cell", info="LSTM: 4 gates and a memory cell. GRU: 2 gates, a bit cheaper.")
                     tokenizer = gr.Radio(["char", "word"], value=DEFAULTS.tokenizer, label="Tokens", info="Characters learn spelling; words need more text.")
                 lang = gr.Dropdown(list(WORD_LANGUAGES), value=DEFAULTS.lang, label="Language (for word tokens)", visible=DEFAULTS.tokenizer == "word")
-                seconds = gr.Slider(
+                seconds = Slider(
                     5, settings.max_seconds, value=min(DEFAULTS.seconds or 60, settings.max_seconds), step=1,
                     label="Time budget (seconds)", info="Training stops here, or when you press Stop.",
                 )  # fmt: skip
@@ -251,17 +270,17 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                         "through. *Dropout* (between layers) needs 2 or more layers. The same *seed* gives the same run on a CPU."
                     )
                     with gr.Row():
-                        hidden_size = gr.Number(DEFAULTS.hidden_size, label="Hidden size", minimum=1, maximum=2048, precision=0)
-                        num_layers = gr.Number(DEFAULTS.num_layers, label="Layers", minimum=1, maximum=6, precision=0)
+                        hidden_size = Number(DEFAULTS.hidden_size, label="Hidden size", minimum=1, maximum=2048, precision=0)
+                        num_layers = Number(DEFAULTS.num_layers, label="Layers", minimum=1, maximum=6, precision=0)
                     with gr.Row():
-                        embedding_size = gr.Number(DEFAULTS.embedding_size, label="Embedding size", minimum=1, maximum=1024, precision=0)
-                        seq_len = gr.Number(DEFAULTS.seq_len, label="Window (tokens)", minimum=2, maximum=1024, precision=0)
+                        embedding_size = Number(DEFAULTS.embedding_size, label="Embedding size", minimum=1, maximum=1024, precision=0)
+                        seq_len = Number(DEFAULTS.seq_len, label="Window (tokens)", minimum=2, maximum=1024, precision=0)
                     with gr.Row():
-                        batch_size = gr.Number(DEFAULTS.batch_size, label="Batch size", minimum=1, maximum=1024, precision=0)
-                        lr = gr.Number(DEFAULTS.lr, label="Learning rate (Adam)", minimum=1e-6, maximum=1.0, step=0.001)
+                        batch_size = Number(DEFAULTS.batch_size, label="Batch size", minimum=1, maximum=1024, precision=0)
+                        lr = Number(DEFAULTS.lr, label="Learning rate (Adam)", minimum=1e-6, maximum=1.0, step=0.001)
                     with gr.Row():
-                        dropout = gr.Number(DEFAULTS.dropout, label="Dropout", minimum=0.0, maximum=0.9, step=0.05)
-                        train_seed = gr.Number(DEFAULTS.seed, label="Seed", minimum=0, maximum=2**31 - 1, precision=0)
+                        dropout = Number(DEFAULTS.dropout, label="Dropout", minimum=0.0, maximum=0.9, step=0.05)
+                        train_seed = Number(DEFAULTS.seed, label="Seed", minimum=0, maximum=2**31 - 1, precision=0)
                 with gr.Row():
                     train_btn = gr.Button("▶ Train", variant="primary")
                     stop_btn = gr.Button("■ Stop", variant="stop", interactive=False)
@@ -301,12 +320,12 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                 repo_id = gr.Textbox("", label="…or any compatible Hub repo id", placeholder="owner/name (leave empty to use the model above)")
                 model_info = gr.Markdown(label="Model info")
                 prompt = gr.Textbox("", label="Prompt (the model continues it)", placeholder="e.g. ROMEO:", lines=2)
-                length = gr.Slider(1, MAX_LENGTH, value=500, step=1, label="Length (tokens)")
-                temperature = gr.Slider(0.0, 2.0, value=0.8, step=0.05, label="Temperature", info="0 = always the likeliest token; higher = more surprising")
+                length = Slider(1, MAX_LENGTH, value=500, step=1, label="Length (tokens)")
+                temperature = Slider(0.0, 2.0, value=0.8, step=0.05, label="Temperature", info="0 = always the likeliest token; higher = more surprising")
                 with gr.Row():
-                    top_k = gr.Slider(0, 200, value=0, step=1, label="Top-k", info="0 = off")
-                    top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="Top-p", info="1 = off")
-                gen_seed = gr.Number(-1, label="Seed", precision=0, minimum=-1, maximum=2**31 - 1, info="-1 = a new random seed each time")
+                    top_k = Slider(0, 200, value=0, step=1, label="Top-k", info="0 = off")
+                    top_p = Slider(0.05, 1.0, value=1.0, step=0.05, label="Top-p", info="1 = off")
+                gen_seed = Number(-1, label="Seed", precision=0, minimum=-1, maximum=2**31 - 1, info="-1 = a new random seed each time")
                 generate_btn = gr.Button("Generate", variant="primary")
             with gr.Column(scale=3, min_width=420):
                 output = gr.Textbox(label="Generated text", lines=18, max_lines=30, interactive=False, elem_classes="generated", buttons=["copy"])
