@@ -106,23 +106,28 @@ def user_errors(fn):
     return call
 
 
-class _Named:
-    """A bounded input whose out-of-range error names the field ("Temperature: value -1 is below 0")
-    and is a user error, not a logged traceback: gradio's own says only "Value -1 is less than ..."."""
+def _named_bounds(component):
+    """Make a bounded input's out-of-range error name the field ("Temperature: Value -1 is less than
+    minimum value 0.0.") and be a user error, not a logged traceback; gradio's own omits the field.
+    Patched on the instance: subclassing a gradio component writes a .pyi stub beside this file."""
+    check = component.preprocess
 
-    def preprocess(self, payload):
+    def preprocess(payload):
         try:
-            return super().preprocess(payload)
+            return check(payload)
         except gr.Error as error:
-            raise gr.Error(f"{self.label}: {error.message}", print_exception=False) from None
+            raise gr.Error(f"{component.label}: {error.message}", print_exception=False) from None
+
+    component.preprocess = preprocess
+    return component
 
 
-class Slider(_Named, gr.Slider):
-    pass
+def Slider(*args, **kwargs) -> gr.Slider:  # noqa: N802 — reads like the component it builds
+    return _named_bounds(gr.Slider(*args, **kwargs))
 
 
-class Number(_Named, gr.Number):
-    pass
+def Number(*args, **kwargs) -> gr.Number:  # noqa: N802
+    return _named_bounds(gr.Number(*args, **kwargs))
 
 
 def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
