@@ -1,4 +1,7 @@
-"""Validation loss: the mean next-token cross-entropy over a token stream, state carried."""
+"""Validation loss: the mean next-token cross-entropy over a token stream, state carried.
+
+Always in float32, whatever precision training used, so losses compare across devices and runs.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ import torch
 from torch.nn import functional as F
 
 from .batches import batchify, windows
-from .devices import autocast
 from .model import RNNLanguageModel
 
 EVAL_ROWS = 16
@@ -56,9 +58,8 @@ def evaluate(model: RNNLanguageModel, ids: torch.Tensor, max_tokens: int | None 
     batched = batchify(ids, rows).to(device)
     state, total, count = None, 0.0, 0
     for _, inputs, targets in windows(batched, EVAL_SEQ_LEN):
-        with autocast(device):
-            logits, state = model(inputs, state)
-        total += F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="sum").item()
+        logits, state = model(inputs, state)
+        total += F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum").item()
         count += targets.numel()
     model.train(was_training)
     return Evaluation(loss=total / count, tokens=count)

@@ -73,6 +73,13 @@ _tanh_backward = torch.ops.aten.tanh_backward.grad_input  # (grad, tanh(x), *, g
 _scratch = threading.local()
 
 
+# Under CPU autocast (bf16 training, see devices.py) a layer runs entirely in bf16: its float inputs,
+# the weights included, are cast on the way in (autograd casts their gradients back to float32), so
+# every GEMM runs at the bf16 speed. Without autocast nothing is cast.
+_in_autocast_dtype = torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.bfloat16)
+_backward_as_forward = torch.amp.custom_bwd(device_type="cpu")
+
+
 def _workspace(numel: int, like: Tensor) -> Tensor:
     """A flat scratch buffer for the backward pass, kept per thread and reused from call to call.
 
@@ -212,6 +219,7 @@ class LSTMLayer(torch.autograd.Function):
     """
 
     @staticmethod
+    @_in_autocast_dtype
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
         steps, batch, inputs = x.shape
         hidden = w_hh.shape[1]
@@ -224,6 +232,7 @@ class LSTMLayer(torch.autograd.Function):
         return out, out[-1].clone(), cells2[-1] * 0.5
 
     @staticmethod
+    @_backward_as_forward
     @once_differentiable
     def backward(ctx, d_out, d_hn, d_cn):
         x2d, h0, w_ih, w_hh, gates, cells2, tanh_c, q, out = ctx.saved_tensors
@@ -248,6 +257,7 @@ class LSTMTableLayer(torch.autograd.Function):
     """
 
     @staticmethod
+    @_in_autocast_dtype
     def forward(ctx, ids, table, h0, c0, w_hh):
         steps, batch = ids.shape
         hidden = w_hh.shape[1]
@@ -261,6 +271,7 @@ class LSTMTableLayer(torch.autograd.Function):
         return out, out[-1].clone(), cells2[-1] * 0.5
 
     @staticmethod
+    @_backward_as_forward
     @once_differentiable
     def backward(ctx, d_out, d_hn, d_cn):
         flat, h0, w_hh, gates, cells2, tanh_c, q, out = ctx.saved_tensors
@@ -381,6 +392,7 @@ class GRULayer(torch.autograd.Function):
     """
 
     @staticmethod
+    @_in_autocast_dtype
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh):
         steps, batch, inputs = x.shape
         hidden = w_hh.shape[1]
@@ -394,6 +406,7 @@ class GRULayer(torch.autograd.Function):
         return out, out[-1].clone()
 
     @staticmethod
+    @_backward_as_forward
     @once_differentiable
     def backward(ctx, d_out, d_hn):
         x2d, h0, w_ih, w_hh, gates, h_n, out = ctx.saved_tensors
@@ -421,6 +434,7 @@ class GRUTableLayer(torch.autograd.Function):
     """
 
     @staticmethod
+    @_in_autocast_dtype
     def forward(ctx, ids, table, h0, w_hh, b_hh):
         steps, batch = ids.shape
         hidden = w_hh.shape[1]
@@ -434,6 +448,7 @@ class GRUTableLayer(torch.autograd.Function):
         return out, out[-1].clone()
 
     @staticmethod
+    @_backward_as_forward
     @once_differentiable
     def backward(ctx, d_out, d_hn):
         flat, h0, w_hh, gates, h_n, out = ctx.saved_tensors

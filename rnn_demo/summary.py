@@ -24,13 +24,14 @@ import torch
 
 from .batches import fit_batch_size, prepare_dataset
 from .data import DEFAULT_MAX_BYTES, read_corpus
-from .devices import describe, pick_device
+from .devices import describe, pick_device, pick_precision
 from .errors import UserError
 from .train import TrainConfig
 
-# The share of the probed matmul throughput a training step of a small RNN reaches (NOTES §2:
-# 73 of 105 GFLOP/s on a CPU). GPUs run these small recurrent steps far below their peak.
-EFFICIENCY = {"cpu": 0.7, "cuda": 0.03, "mps": 0.1}
+# The share of the probed matmul throughput (in the training precision) a training step of a small
+# RNN reaches: on a CPU ~0.7 in float32 and ~0.55 in bf16 (bench/RESULTS.md §1). GPUs run these
+# small recurrent steps far below their peak.
+EFFICIENCY = {"cpu": {"fp32": 0.7, "bf16": 0.55}, "cuda": {"fp32": 0.03, "bf16": 0.03}, "mps": {"fp32": 0.1}}
 # Fixed cost of one training step (optimizer, clipping, per-op overhead), which dominates for tiny models.
 STEP_OVERHEAD = {"cpu": 0.001, "cuda": 0.002, "mps": 0.002}
 
@@ -132,7 +133,7 @@ def summarize_corpus(
         parameters=parameter_count(config, vocab_size),
         batch_size=batch_size,
         tokens_per_second=estimate_tokens_per_second(config, vocab_size, probe, batch_size) if probe else None,
-        device=describe(probe) if probe else device,
+        device=describe(probe, pick_precision(probe, config.precision)) if probe else device,
         seconds=config.seconds,
     )
 
@@ -189,27 +190,30 @@ def estimate_tokens_per_second(
 ) -> float:
     """Training throughput: compute at the probed speed, plus a fixed overhead per step."""
     device = device or pick_device(config.device)
-    flops = EFFICIENCY.get(device.type, 0.1) * matmul_flops(device.type, torch.get_num_threads())
+    precision = pick_precision(device, config.precision)
+    efficiency = EFFICIENCY.get(device.type, {}).get(precision, 0.1)
+    flops = efficiency * matmul_flops(device.type, torch.get_num_threads(), precision)
     tokens_per_step = (batch_size or config.batch_size) * config.seq_len
     step_seconds = tokens_per_step * flops_per_token(config, vocab_size) / flops + STEP_OVERHEAD.get(device.type, 0.002)
     return tokens_per_step / step_seconds
 
 
-_probes: dict[tuple[str, int], tuple[float, float]] = {}
+_probes: dict[tuple[str, int, str], tuple[float, float]] = {}
 PROBE_MAX_AGE = 300.0  # seconds; a shared machine's speed drifts with its load
 
 
-def matmul_flops(device_type: str, threads: int) -> float:
-    """FLOP/s of a mid-sized float32 matmul on this device (a 50 ms probe, redone every few minutes)."""
-    key, now = (device_type, threads), time.monotonic()
+def matmul_flops(device_type: str, threads: int, precision: str = "fp32") -> float:
+    """FLOP/s of a mid-sized matmul in ``precision`` on this device (a 50 ms probe, redone every few minutes)."""
+    key, now = (device_type, threads, precision), time.monotonic()
     if key not in _probes or now - _probes[key][1] > PROBE_MAX_AGE:
-        _probes[key] = (_probe_matmul(torch.device(device_type)), now)
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        _probes[key] = (_probe_matmul(torch.device(device_type), dtype), now)
     return _probes[key][0]
 
 
-def _probe_matmul(device: torch.device) -> float:
-    a = torch.randn(256, 512, device=device)
-    b = torch.randn(512, 512, device=device)
+def _probe_matmul(device: torch.device, dtype: torch.dtype) -> float:
+    a = torch.randn(256, 512, device=device, dtype=dtype)
+    b = torch.randn(512, 512, device=device, dtype=dtype)
     a @ b  # warm up
     _sync(device)
     reps, began = 0, time.perf_counter()

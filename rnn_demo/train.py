@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from . import checkpoint
 from .batches import Dataset, batchify, fit_batch_size, prepare_dataset, window
 from .card import model_card
-from .devices import autocast, describe, pick_device, set_cpu_threads
+from .devices import autocast, describe, pick_device, pick_precision, set_cpu_threads
 from .errors import UserError
 from .evaluate import Evaluation, evaluate
 from .generate import generate_text
@@ -58,6 +58,7 @@ class TrainConfig:
     eval_tokens: int = 32_768  # periodic validations read this much; the final one reads all
     sample_length: int = 0  # > 0: a sample of this many tokens at each validation
     device: str = "auto"
+    precision: str = "auto"  # bf16 autocast where it is faster (CUDA, CPUs with bf16 in hardware), see devices.py
     threads: int | None = None
     seed: int = 0
 
@@ -133,11 +134,12 @@ class Trainer:
         saved = checkpoint.load_trainer_state(resume) if resume else None
         if saved:
             # The run's own settings come back; only the budget, device and threads may change.
-            keep = {f.name: getattr(config, f.name) for f in fields(config) if f.name in ("seconds", "steps", "device", "threads")}
+            keep = {f.name: getattr(config, f.name) for f in fields(config) if f.name in ("seconds", "steps", "device", "precision", "threads")}
             config = replace(TrainConfig(**saved[0]["config"]), **keep)
         self.config = config
         self.source = source or {}
         self.device = pick_device(config.device)
+        self.precision = pick_precision(self.device, config.precision)
         if self.device.type == "cpu":
             set_cpu_threads(config.threads)
 
@@ -186,7 +188,7 @@ class Trainer:
 
     def run(self) -> Iterator[Progress]:
         config, model, pos = self.config, self.model, self.position
-        device_name = describe(self.device)
+        device_name = describe(self.device, self.precision)
         began = time.perf_counter() - pos.elapsed
         recent = []
         interval = self._eval_interval()
@@ -242,7 +244,7 @@ class Trainer:
             group["lr"] = config.lr * self._lr_factor()
         with torch.random.fork_rng(devices=[]):
             torch.set_rng_state(self.rng_state)
-            with autocast(self.device):
+            with autocast(self.device, self.precision):
                 logits, state = model(inputs, self.state)
             loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
             self.optimizer.zero_grad(set_to_none=True)
@@ -341,7 +343,8 @@ class Trainer:
             "val_loss": self.final.loss if self.final else (pos.best_val_loss if math.isfinite(pos.best_val_loss) else None),
             "best_val_loss": pos.best_val_loss if math.isfinite(pos.best_val_loss) else None,
             "batch_size": self.batch_size,
-            "device": describe(self.device),
+            "device": describe(self.device, self.precision),
+            "precision": self.precision,
             "config": asdict(c),
             "source": self.source,
         }

@@ -49,13 +49,14 @@ def assert_one_line_error(returncode: int, stderr: str, expected: str) -> None:
 
 def test_train_then_resume_with_json_summaries(tmp_path, corpus_file):
     out = tmp_path / "run"
-    first = cli("train", corpus_file, "--steps", "12", "--seed", "3", "--out", out, "--json", *TINY)
+    first = cli("train", corpus_file, "--steps", "12", "--seed", "3", "--out", out, "--json", "--precision", "fp32", *TINY)
     assert first.returncode == 0, first.stderr
     assert "Traceback" not in first.stderr and "step" in first.stderr  # the progress line
     summary = last_json(first.stdout)
     assert set(summary) >= TRAIN_KEYS
     assert (summary["cell"], summary["tokenizer"], summary["steps"], summary["out"]) == ("lstm", "char", 12, str(out))
     assert summary["tokens"] == 12 * 8 * 32 and summary["val_loss"] > 0 and summary["train_loss"] > 0
+    assert summary["precision"] == "fp32"
     assert {p.name for p in out.iterdir()} >= {"config.json", "model.safetensors", "README.md", "trainer_state.json"}
 
     resumed = cli("train", corpus_file, "--resume", out, "--steps", "20", "--json", "--threads", "1")

@@ -234,3 +234,29 @@ def test_model_kernels_under_no_grad_and_inference_mode(monkeypatch, cell):
         inferred, _ = model(ids)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
     torch.testing.assert_close(inferred, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("tokens", [False, True])
+def test_bf16_autocast_runs_the_kernels_in_bf16_close_to_float32(cell, tokens):
+    """bf16 training (devices.py): the kernels compute in bf16, parameters get float32 gradients
+    within bf16 rounding (relative errors measured 0.3–1.1 %) of the float32 module's."""
+    torch.manual_seed(0)
+    rnn = MODULES[cell](16, 48, 2, batch_first=True)
+    embedding = torch.randn(9, 16, requires_grad=True)
+    ids = torch.randint(0, 9, (8, 24))
+    state = _states(cell, 2, 8, 48)
+    inputs = [embedding, *rnn.parameters(), *_tensors(state)]
+
+    def outputs_and_gradients(function):
+        output, final = function(embedding, state)
+        return output, [output.float(), *torch.autograd.grad(_loss(output.float(), final), inputs)]
+
+    _, expected = outputs_and_gradients(lambda e, s: rnn(F.embedding(ids, e), s))
+    ours = (lambda e, s: recurrence.run_on_tokens(rnn, e, ids, s)) if tokens else (lambda e, s: recurrence.run(rnn, F.embedding(ids, e), s))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        output, got = outputs_and_gradients(ours)
+    assert output.dtype == torch.bfloat16
+    for g, e, x in zip(got, expected, [None, *inputs]):
+        assert g.dtype == torch.float32 and (x is None or g.shape == x.shape)
+        assert (g - e).norm() / e.norm() < 0.03

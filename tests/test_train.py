@@ -7,6 +7,7 @@ import safetensors.torch
 import torch
 
 from rnn_demo import checkpoint as ckpt
+from rnn_demo.devices import cpu_has_bf16, pick_precision
 from rnn_demo.errors import UserError
 from rnn_demo.evaluate import evaluate
 from rnn_demo.generate import generate_text
@@ -28,9 +29,11 @@ def _assert_same_tensors(a: dict, b: dict) -> None:
         assert torch.equal(a[name], b[name]), name
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_loss_falls(corpus_text, cell):
-    trainer = Trainer(corpus_text, tiny_config(cell=cell, steps=40))
+def test_loss_falls(corpus_text, cell, precision):
+    trainer = Trainer(corpus_text, tiny_config(cell=cell, steps=40, precision=precision))
+    assert trainer.precision == precision
     events = _run(trainer)
     chance = math.log(trainer.data.tokenizer.vocab_size)
     assert events[0].train_loss > 0.9 * chance
@@ -41,7 +44,7 @@ def test_loss_falls(corpus_text, cell):
 
 
 def test_progress_events_report_what_the_spec_lists(corpus_text):
-    trainer = Trainer(corpus_text, tiny_config(steps=9, eval_every=3))
+    trainer = Trainer(corpus_text, tiny_config(steps=9, eval_every=3, precision="fp32"))
     events = _run(trainer)
     assert [e.step for e in events] == [*range(1, 10), 9]
     last = events[-1]
@@ -154,8 +157,9 @@ def test_same_seed_same_weights_different_seed_different_weights(corpus_text):
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_fused_and_scratch_train_alike(corpus_text, cell):
-    fused = Trainer(corpus_text, tiny_config(cell=cell, steps=3, seq_len=16))
-    scratch = Trainer(corpus_text, tiny_config(cell=cell, steps=3, seq_len=16, implementation="scratch"))
+    # float32: the two paths round differently in bf16, and 1e-4 is a float32 tolerance
+    fused = Trainer(corpus_text, tiny_config(cell=cell, steps=3, seq_len=16, precision="fp32"))
+    scratch = Trainer(corpus_text, tiny_config(cell=cell, steps=3, seq_len=16, implementation="scratch", precision="fp32"))
     _run(fused), _run(scratch)
     for name, value in _weights(fused.model).items():
         torch.testing.assert_close(_weights(scratch.model)[name], value, atol=1e-4, rtol=1e-4)
@@ -243,3 +247,23 @@ def test_word_level_model_trains_saves_and_writes_prose(tmp_path, corpus_text):
     known = {w.strip('.,!?"') for w in corpus_text.lower().split()}
     for chunk in text.lower().split():
         assert chunk.strip('.,!?"') in known, chunk
+
+
+def test_precision_auto_picks_bf16_where_the_hardware_multiplies_it():
+    cpu = torch.device("cpu")
+    assert pick_precision(cpu) == ("bf16" if cpu_has_bf16() else "fp32")
+    assert pick_precision(torch.device("cuda")) == "bf16"
+    assert pick_precision(torch.device("mps")) == "fp32"
+    assert (pick_precision(cpu, "fp32"), pick_precision(cpu, "bf16")) == ("fp32", "bf16")
+    with pytest.raises(UserError, match="unknown precision 'fp8'"):
+        pick_precision(cpu, "fp8")
+    with pytest.raises(UserError, match="not on Apple MPS"):
+        pick_precision(torch.device("mps"), "bf16")
+
+
+def test_bf16_training_says_so_and_keeps_float32_weights(corpus_text):
+    trainer = Trainer(corpus_text, tiny_config(steps=3, precision="bf16"))
+    events = _run(trainer)
+    assert events[0].device == "cpu (1 thread, bf16)" and trainer.summary()["precision"] == "bf16"
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+    assert all(math.isfinite(e.train_loss) for e in events)
