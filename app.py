@@ -46,7 +46,7 @@ def loss_frame(rows: list[dict]) -> pd.DataFrame:
 
 TRAIN_FIELDS = [
     "cell", "tokenizer", "lang", "seconds", "hidden_size", "num_layers", "embedding_size",
-    "dropout", "seq_len", "batch_size", "lr", "seed",
+    "dropout", "seq_len", "batch_size", "lr", "lr_schedule", "seed",
 ]  # fmt: skip
 
 INTRO = """
@@ -144,7 +144,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
         return settings.train_config(**{name: fields[name] for name in TRAIN_FIELDS})
 
     @user_errors
-    def summarize(corpus, cell, tokenizer, lang, seconds, hidden_size, num_layers, embedding_size, dropout, seq_len, batch_size, lr, seed):
+    def summarize(corpus, cell, tokenizer, lang, seconds, hidden_size, num_layers, embedding_size, dropout, seq_len, batch_size, lr, lr_schedule, seed):
         if not corpus:
             return NO_CORPUS
         # On ZeroGPU this process must not touch CUDA: the GPU exists only inside the training call.
@@ -153,7 +153,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
 
     @user_errors
     def train(
-        corpus, cell, tokenizer, lang, seconds, hidden_size, num_layers, embedding_size, dropout, seq_len, batch_size, lr, seed,
+        corpus, cell, tokenizer, lang, seconds, hidden_size, num_layers, embedding_size, dropout, seq_len, batch_size, lr, lr_schedule, seed,
         workspace: session.Workspace | None, request: gr.Request,
     ):  # fmt: skip
         if not corpus:
@@ -272,7 +272,8 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                 with gr.Accordion("Advanced: model size and optimizer (the defaults learn fastest in a brief run)", open=False):
                     gr.Markdown(
                         "*Hidden size*: memory units per layer. *Window*: how many steps the gradient flows back "
-                        "through. *Dropout* (between layers) needs 2 or more layers. The same *seed* gives the same run on a CPU."
+                        "through. *Dropout* (between layers) needs 2 or more layers. The same *seed* gives the same starting weights; "
+                        "the learning rate decays with the clock (cosine over the budget), so two timed runs differ slightly."
                     )
                     with gr.Row():
                         hidden_size = Number(DEFAULTS.hidden_size, label="Hidden size", minimum=1, maximum=2048, precision=0)
@@ -283,6 +284,10 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                     with gr.Row():
                         batch_size = Number(DEFAULTS.batch_size, label="Batch size", minimum=1, maximum=1024, precision=0)
                         lr = Number(DEFAULTS.lr, label="Learning rate (Adam)", minimum=1e-6, maximum=1.0, step=0.001)
+                        lr_schedule = gr.Radio(
+                            [("cosine decay", "cosine"), ("constant", "constant")], value=DEFAULTS.lr_schedule,
+                            label="Learning-rate schedule", info="Decaying over the budget wins from ~30 s on; constant, in shorter runs.",
+                        )  # fmt: skip
                     with gr.Row():
                         dropout = Number(DEFAULTS.dropout, label="Dropout", minimum=0.0, maximum=0.9, step=0.05)
                         train_seed = Number(DEFAULTS.seed, label="Seed", minimum=0, maximum=2**31 - 1, precision=0)
@@ -339,7 +344,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
 
         # ----- events ----------------------------------------------------------------------------
 
-        train_inputs = [corpus, cell, tokenizer, lang, seconds, hidden_size, num_layers, embedding_size, dropout, seq_len, batch_size, lr, train_seed]
+        train_inputs = [corpus, cell, tokenizer, lang, seconds, hidden_size, num_layers, embedding_size, dropout, seq_len, batch_size, lr, lr_schedule, train_seed]
         summary_event = dict(fn=summarize, inputs=train_inputs, outputs=summary, show_progress="minimal", trigger_mode="always_last")
         corpus.change(**summary_event, api_name="summarize")
         for field in (cell, tokenizer, lang, seconds, hidden_size, num_layers, embedding_size, seq_len, batch_size):

@@ -37,8 +37,7 @@ def throughput_rows(peak_tflops: float) -> list[dict]:
         for layers, hidden, batch, seq_len in SIZES:
             config = TrainConfig(cell=cell, num_layers=layers, hidden_size=hidden, batch_size=batch, seq_len=seq_len, device="cuda")
             model = build("fused", cell, config).cuda()
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                rate = tokens_per_second(model, config, seconds=5.0, device="cuda")
+            rate = tokens_per_second(model, config, seconds=5.0, device="cuda", precision="bf16")
             flops = flops_per_token(config, VOCAB)
             rows.append({
                 "cell": cell, "layers": layers, "hidden": hidden, "batch": batch, "seq_len": seq_len,

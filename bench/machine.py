@@ -7,6 +7,8 @@ import platform
 
 import torch
 
+from rnn_demo.devices import cpu_has_bf16
+
 
 def cpu_model() -> str:
     try:
@@ -23,6 +25,7 @@ def machine_info() -> dict:
     info = {
         "cpu": cpu_model(),
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu_bf16": cpu_has_bf16(),  # bf16 matmuls in hardware: training defaults to bf16 autocast
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),

@@ -1,8 +1,10 @@
 """Training throughput at the app's default model size: fused vs from-scratch cells vs the
-tutorial's cells, LSTM and GRU, against the ceiling implied by this machine's sgemm speed.
+tutorial's cells, LSTM and GRU, in float32 and in bf16 autocast, against the ceilings implied by
+this machine's float32 and bf16 matmul speeds.
 
 Variants run interleaved in rounds (the machine drifts); each figure is the median over rounds of
-tokens/s for forward + backward + clip + Adam step on random tokens. Prints JSON.
+tokens/s for forward + backward + clip + Adam step on random tokens. "default" is what training
+uses here (``--precision auto``: bf16 where the CPU multiplies it in hardware). Prints JSON.
 
     python bench/train_throughput.py [--rounds 5] [--seconds 4]
 """
@@ -24,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.machine import machine_info  # noqa: E402
 from bench.tutorial_cells import TutorialLM  # noqa: E402
-from rnn_demo.devices import set_cpu_threads  # noqa: E402
+from rnn_demo.devices import autocast, pick_precision, set_cpu_threads  # noqa: E402
 from rnn_demo.model import RNNLanguageModel  # noqa: E402
 from rnn_demo.summary import flops_per_token  # noqa: E402
 from rnn_demo.tokenizers import UNK  # noqa: E402
@@ -33,9 +35,12 @@ from rnn_demo.train import TrainConfig  # noqa: E402
 VOCAB = 65  # tiny Shakespeare's characters
 
 
-def sgemm_gflops(n: int = 1024, seconds: float = 2.0) -> float:
-    """Measured float32 matmul speed: the machine's ceiling for the recurrent matmuls."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def gemm_gflops(dtype: torch.dtype, n: int = 1024, seconds: float = 2.0) -> float:
+    """Measured matmul speed in ``dtype``: the machine's ceiling for the recurrent matmuls."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     for _ in range(3):
         a @ b
     count, start = 0, time.perf_counter()
@@ -59,14 +64,17 @@ def build(variant: str, cell: str, config: TrainConfig) -> torch.nn.Module:
     )
 
 
-def tokens_per_second(model: torch.nn.Module, config: TrainConfig, seconds: float, device: str = "cpu") -> float:
+def tokens_per_second(
+    model: torch.nn.Module, config: TrainConfig, seconds: float, device: str = "cpu", precision: str = "fp32"
+) -> float:
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     ids = torch.randint(0, VOCAB, (config.batch_size, config.seq_len + 1), device=device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     def step() -> None:
-        logits, _ = model(ids[:, :-1])
-        loss = F.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten())
+        with autocast(torch.device(device), precision):
+            logits, _ = model(ids[:, :-1])
+        loss = F.cross_entropy(logits.float().flatten(0, 1), ids[:, 1:].flatten())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
@@ -89,29 +97,34 @@ def main() -> None:
     args = parser.parse_args()
     set_cpu_threads()
     config = TrainConfig()
-    variants = [(v, c) for c in ("lstm", "gru") for v in ("fused", "scratch", "tutorial")]
-    models = {key: build(*key, config) for key in variants}
-    samples: dict[tuple[str, str], list[float]] = {key: [] for key in variants}
-    gflops = []
+    default = pick_precision(torch.device("cpu"))
+    variants = [(v, p, c) for c in ("lstm", "gru") for v in ("fused", "scratch", "tutorial") for p in PRECISIONS]
+    models = {key: build(key[0], key[2], config) for key in variants}
+    samples: dict[tuple[str, str, str], list[float]] = {key: [] for key in variants}
+    gflops: dict[str, list[float]] = {p: [] for p in PRECISIONS}
     for _ in range(args.rounds):
-        gflops.append(sgemm_gflops())
+        for precision, dtype in PRECISIONS.items():
+            gflops[precision].append(gemm_gflops(dtype))
         for key in variants:
-            samples[key].append(tokens_per_second(models[key], config, args.seconds))
-    sgemm = statistics.median(gflops)
-    result = {"benchmark": "train_throughput", "machine": machine_info(), "sgemm_gflops": round(sgemm, 1), "model": {
+            samples[key].append(tokens_per_second(models[key], config, args.seconds, precision=key[1]))
+    gemm = {p: statistics.median(g) for p, g in gflops.items()}
+    result = {"benchmark": "train_throughput", "machine": machine_info(), "default_precision": default,
+              "gemm_gflops": {p: round(g, 1) for p, g in gemm.items()}, "model": {
         "embedding": config.embedding_size, "hidden": config.hidden_size, "layers": config.num_layers,
         "batch": config.batch_size, "seq_len": config.seq_len, "vocab": VOCAB}, "cells": {}}
     for cell in ("lstm", "gru"):
-        rates = {v: statistics.median(samples[(v, cell)]) for v in ("fused", "scratch", "tutorial")}
+        rates = {f"{v} {p}": statistics.median(samples[(v, p, cell)]) for v, p, c in variants if c == cell}
         flops = flops_per_token(replace(config, cell=cell), VOCAB)
-        ceiling = sgemm * 1e9 / flops
+        ceilings = {p: gemm[p] * 1e9 / flops for p in PRECISIONS}
         result["cells"][cell] = {
-            "tokens_per_second": {v: round(r) for v, r in rates.items()},
-            "fused_over_tutorial": round(rates["fused"] / rates["tutorial"], 2),
-            "scratch_over_tutorial": round(rates["scratch"] / rates["tutorial"], 2),
+            "tokens_per_second": {name: round(r) for name, r in rates.items()},
+            # what a user gets (fused, default precision) against the tutorial's cell as written (float32)
+            "default_over_tutorial": round(rates[f"fused {default}"] / rates["tutorial fp32"], 2),
+            "fused_over_tutorial": {p: round(rates[f"fused {p}"] / rates[f"tutorial {p}"], 2) for p in PRECISIONS},
+            "scratch_over_tutorial": round(rates["scratch fp32"] / rates["tutorial fp32"], 2),
             "flops_per_token": round(flops),
-            "ceiling_tokens_per_second": round(ceiling),
-            "fused_fraction_of_ceiling": round(rates["fused"] / ceiling, 3),
+            "ceiling_tokens_per_second": {p: round(c) for p, c in ceilings.items()},
+            "fused_fraction_of_ceiling": {p: round(rates[f"fused {p}"] / ceilings[p], 3) for p in PRECISIONS},
         }
     print(json.dumps(result, indent=2))
 

@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seq-len", type=int, help="window length for truncated BPTT")
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float, help="Adam learning rate")
-    train.add_argument("--lr-schedule", choices=["constant", "cosine"], help="cosine: decay over the budget")
+    train.add_argument("--lr-schedule", choices=["constant", "cosine"], help="cosine (default): decay to --lr-floor × lr over the budget")
     train.add_argument("--lr-floor", type=float, help="cosine decays to this fraction of --lr (default 0.1)")
     train.add_argument("--clip", type=float, help="gradient-norm clip")
     train.add_argument("--val-fraction", type=float, help="last fraction of the text used for validation")

@@ -46,6 +46,11 @@ Three more tricks, all measured on the 2-core CPU this project targets:
   small vocabulary, gathering rows from that table (and scatter-adding the gradient back) replaces
   three ``T·B``-row GEMMs: measured +12 % (GRU) to +16 % (LSTM) tokens/s for a whole training step.
 
+Under CPU autocast (bf16 training, ``devices.py``) a whole layer runs in bf16 — inputs, weights,
+state and gates — so its GEMMs run at the bf16 speed (2.3× float32 here); gradients go back to the
+float32 parameters through autograd's casts. Measured: GRU 41.7k → 64.9k tokens/s, LSTM 31.5k →
+54.7k; within 0.3–1.1 % of the float32 results (tests/test_recurrence.py).
+
 The kernels use the parameters of ``nn.LSTM`` / ``nn.GRU`` as they are (``weight_ih_l{k}``,
 ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``; gates stacked i,f,g,o and r,z,n), so
 :func:`run` is a drop-in for ``rnn(x, state)``. Outputs and gradients match ``nn.LSTM``/``nn.GRU``

@@ -29,11 +29,16 @@ from .errors import UserError
 from .train import TrainConfig
 
 # The share of the probed matmul throughput (in the training precision) a training step of a small
-# RNN reaches: on a CPU ~0.7 in float32 and ~0.55 in bf16 (bench/RESULTS.md §1). GPUs run these
+# RNN reaches: on a CPU ~0.7 in float32 and ~0.5 in bf16 (bench/RESULTS.md §1). GPUs run these
 # small recurrent steps far below their peak.
-EFFICIENCY = {"cpu": {"fp32": 0.7, "bf16": 0.55}, "cuda": {"fp32": 0.03, "bf16": 0.03}, "mps": {"fp32": 0.1}}
+EFFICIENCY = {"cpu": {"fp32": 0.7, "bf16": 0.5}, "cuda": {"fp32": 0.03, "bf16": 0.03}, "mps": {"fp32": 0.1}}
 # Fixed cost of one training step (optimizer, clipping, per-op overhead), which dominates for tiny models.
 STEP_OVERHEAD = {"cpu": 0.001, "cuda": 0.002, "mps": 0.002}
+# On a CPU a window can't take less than its per-time-step ops (forward and backward, per layer),
+# whatever the model's size: measured ~0.2 ms per step and layer on one thread, ~0.75 ms on two
+# (OpenMP's sleeping waits wake the threads for every op). Without this floor the estimate for a
+# small model came out 4-7x too fast (364k against 89k tokens/s).
+CPU_TIME_STEP_FLOOR = {1: 0.22e-3, "more": 0.75e-3}
 
 
 @dataclass(frozen=True)
@@ -188,13 +193,18 @@ def flops_per_token(config: TrainConfig, vocab_size: int) -> float:
 def estimate_tokens_per_second(
     config: TrainConfig, vocab_size: int, device: torch.device | None = None, batch_size: int | None = None
 ) -> float:
-    """Training throughput: compute at the probed speed, plus a fixed overhead per step."""
+    """Training throughput: compute at the probed speed plus a fixed overhead per step, but no
+    faster than a CPU's per-time-step floor."""
     device = device or pick_device(config.device)
     precision = pick_precision(device, config.precision)
     efficiency = EFFICIENCY.get(device.type, {}).get(precision, 0.1)
-    flops = efficiency * matmul_flops(device.type, torch.get_num_threads(), precision)
+    threads = torch.get_num_threads()
+    flops = efficiency * matmul_flops(device.type, threads, precision)
     tokens_per_step = (batch_size or config.batch_size) * config.seq_len
     step_seconds = tokens_per_step * flops_per_token(config, vocab_size) / flops + STEP_OVERHEAD.get(device.type, 0.002)
+    if device.type == "cpu":
+        floor = CPU_TIME_STEP_FLOOR[1 if threads == 1 else "more"] * config.seq_len * config.num_layers
+        step_seconds = max(step_seconds, floor)
     return tokens_per_step / step_seconds
 
 
@@ -211,9 +221,10 @@ def matmul_flops(device_type: str, threads: int, precision: str = "fp32") -> flo
     return _probes[key][0]
 
 
-def _probe_matmul(device: torch.device, dtype: torch.dtype) -> float:
-    a = torch.randn(256, 512, device=device, dtype=dtype)
-    b = torch.randn(512, 512, device=device, dtype=dtype)
+def _probe_matmul(device: torch.device, dtype: torch.dtype, n: int = 1024) -> float:
+    """The 1024³ product bench/train_throughput.py measures its ceiling with, so EFFICIENCY carries over."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     a @ b  # warm up
     _sync(device)
     reps, began = 0, time.perf_counter()
@@ -221,7 +232,7 @@ def _probe_matmul(device: torch.device, dtype: torch.dtype) -> float:
         a @ b
         reps += 1
     _sync(device)
-    return reps * 2 * 256 * 512 * 512 / (time.perf_counter() - began)
+    return reps * 2 * n**3 / (time.perf_counter() - began)
 
 
 def _sync(device: torch.device) -> None:

@@ -46,7 +46,7 @@ class TrainConfig:
     seq_len: int = 64
     batch_size: int = 64
     lr: float = 5e-3
-    lr_schedule: str = "constant"  # or "cosine": decay to lr_floor × lr by the end of the budget
+    lr_schedule: str = "cosine"  # decay to lr_floor × lr by the end of the budget, or "constant"
     lr_floor: float = 0.1
     clip: float = 1.0
     val_fraction: float = 0.1

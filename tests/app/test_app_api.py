@@ -110,6 +110,7 @@ BAD_TRAINING = [
     (None, {"seconds": 0}, r"^Time budget \(seconds\): Value 0 is less than minimum"),
     (None, {"hidden_size": 0}, r"^Hidden size: Value 0 is less than minimum"),
     (None, {"lr": -1.0}, r"^Learning rate \(Adam\): Value -1.0 is less than minimum"),
+    (None, {"lr_schedule": "weekly"}, r"(?i)weekly.*not in the list of choices"),
 ]
 BAD_GENERATION = [
     ({"temperature": -0.5}, r"^Temperature: Value -0.5 is less than minimum value 0"),
