@@ -119,10 +119,13 @@ class RNNLanguageModel(
 
     @staticmethod
     def detach_state(state: State) -> State:
-        """Cut the graph between training windows (truncated backpropagation through time)."""
+        """Cut the graph between training windows (truncated backpropagation through time).
+
+        The state carried on is float32 even after a bf16 window, so a run saved in one precision
+        resumes in the other (on a machine without bf16, or with ``--precision fp32``)."""
         if isinstance(state, tuple):
-            return tuple(s.detach() for s in state)
-        return state.detach()
+            return tuple(s.detach().float() for s in state)
+        return state.detach().float()
 
     # ----- running the recurrence ------------------------------------------------------------
 

@@ -389,7 +389,7 @@ class Trainer:
         self.optimizer.load_state_dict({"state": optim_state, "param_groups": info["param_groups"]})
         self.position = _Position(**info["position"])
         self.rng_state = tensors["rng"]
-        hidden = [group("hidden.")[str(i)].to(self.device) for i in range(len(group("hidden.")))]
+        hidden = [group("hidden.")[str(i)].to(self.device, torch.float32) for i in range(len(group("hidden.")))]
         self.state = (tuple(hidden) if len(hidden) == 2 else hidden[0]) if hidden else None
 
 

@@ -269,3 +269,15 @@ def test_bf16_training_says_so_and_keeps_float32_weights(corpus_text):
     assert events[0].device == "cpu (1 thread, bf16)" and trainer.summary()["precision"] == "bf16"
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
     assert all(math.isfinite(e.train_loss) for e in events)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("first, then", [("bf16", "fp32"), ("fp32", "bf16")])
+def test_a_run_resumes_in_the_other_precision(tmp_path, corpus_text, cell, first, then):
+    """A bf16 run continued where the CPU has no bf16 (or the other way round) carries its state on."""
+    trainer = Trainer(corpus_text, tiny_config(cell=cell, steps=3, precision=first))
+    _run(trainer)
+    trainer.save(str(tmp_path / "run"))
+    resumed = Trainer(corpus_text, TrainConfig(steps=6, seconds=None, threads=1, precision=then), resume=str(tmp_path / "run"))
+    events = _run(resumed)
+    assert resumed.precision == then and events[-1].step == 6 and math.isfinite(events[-1].val_loss)
