@@ -54,7 +54,6 @@ WEIGHTS_FILE = "model.safetensors"
 CPU_KERNELS = {"lstm": "one-thread", "gru": "always"}
 
 
-
 def _cpu_kernel(cell: str) -> bool:
     rule = CPU_KERNELS[cell]
     return rule == "always" or (rule == "one-thread" and torch.get_num_threads() == 1)

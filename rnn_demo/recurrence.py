@@ -361,9 +361,10 @@ def _gru_backward(gates, h_n, out, h0, w_hh, d_out, d_hn, need_h0, need_w_hh):
     return d_g, d_n, (dh if need_h0 else None), dw_hh
 
 
-def _gru_x_bias(b_ih: Tensor, b_hh: Tensor, hidden: int) -> Tensor:
-    """``b_ih`` plus ``b_hr, b_hz`` (they simply add; ``b_hn`` must stay inside ``r ⊙ (…)``)."""
-    return b_ih + torch.cat((b_hh[: 2 * hidden], b_hh.new_zeros(hidden)))
+def _gru_x_bias(x_side: Tensor, b_hh: Tensor, hidden: int) -> Tensor:
+    """``x_side`` (``b_ih``, or rows of ``E W_ihᵀ + b_ih``) plus ``b_hr, b_hz`` (they simply add;
+    ``b_hn`` must stay inside ``r ⊙ (…)``)."""
+    return x_side + torch.cat((b_hh[: 2 * hidden], b_hh.new_zeros(hidden)))
 
 
 class GRULayer(torch.autograd.Function):
@@ -444,7 +445,7 @@ class GRUTableLayer(torch.autograd.Function):
         steps, batch = ids.shape
         hidden = w_hh.shape[1]
         flat = ids.reshape(-1)
-        scaled = (table + torch.cat((b_hh[: 2 * hidden], b_hh.new_zeros(hidden)))) * _doubled(3, 2, hidden, table)
+        scaled = _gru_x_bias(table, b_hh, hidden) * _doubled(3, 2, hidden, table)
         gates = torch.index_select(scaled, 0, flat).view(steps, batch, 3 * hidden)
         out, h_n = _gru_forward(gates, h0, w_hh, b_hh)
         ctx.save_for_backward(flat, h0, w_hh, gates, h_n, out)

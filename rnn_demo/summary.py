@@ -38,7 +38,12 @@ STEP_OVERHEAD = {"cpu": 0.001, "cuda": 0.002, "mps": 0.002}
 # whatever the model's size: measured ~0.2 ms per step and layer on one thread, ~0.75 ms on two
 # (OpenMP's sleeping waits wake the threads for every op). Without this floor the estimate for a
 # small model came out 4-7x too fast (364k against 89k tokens/s).
-CPU_TIME_STEP_FLOOR = {1: 0.22e-3, "more": 0.75e-3}
+CPU_TIME_STEP_FLOOR = {"one thread": 0.22e-3, "more threads": 0.75e-3}
+
+
+def cpu_time_step_floor(threads: int) -> float:
+    """Seconds per time step and layer below which a CPU window can't go, on ``threads`` threads."""
+    return CPU_TIME_STEP_FLOOR["one thread" if threads == 1 else "more threads"]
 
 
 @dataclass(frozen=True)
@@ -203,7 +208,7 @@ def estimate_tokens_per_second(
     tokens_per_step = (batch_size or config.batch_size) * config.seq_len
     step_seconds = tokens_per_step * flops_per_token(config, vocab_size) / flops + STEP_OVERHEAD.get(device.type, 0.002)
     if device.type == "cpu":
-        floor = CPU_TIME_STEP_FLOOR[1 if threads == 1 else "more"] * config.seq_len * config.num_layers
+        floor = cpu_time_step_floor(threads) * config.seq_len * config.num_layers
         step_seconds = max(step_seconds, floor)
     return tokens_per_step / step_seconds
 

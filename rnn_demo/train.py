@@ -133,7 +133,7 @@ class Trainer:
         config.check()
         saved = checkpoint.load_trainer_state(resume) if resume else None
         if saved:
-            # The run's own settings come back; only the budget, device and threads may change.
+            # The run's own settings come back; only the budget, device, precision and threads may change.
             keep = {f.name: getattr(config, f.name) for f in fields(config) if f.name in ("seconds", "steps", "device", "precision", "threads")}
             config = replace(TrainConfig(**saved[0]["config"]), **keep)
         self.config = config
@@ -389,7 +389,7 @@ class Trainer:
         self.optimizer.load_state_dict({"state": optim_state, "param_groups": info["param_groups"]})
         self.position = _Position(**info["position"])
         self.rng_state = tensors["rng"]
-        hidden = [group("hidden.")[str(i)].to(self.device, torch.float32) for i in range(len(group("hidden.")))]
+        hidden = [group("hidden.")[str(i)].to(self.device) for i in range(len(group("hidden.")))]
         self.state = (tuple(hidden) if len(hidden) == 2 else hidden[0]) if hidden else None
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from rnn_demo.devices import set_cpu_threads
-from rnn_demo.summary import CPU_TIME_STEP_FLOOR, estimate_tokens_per_second
+from rnn_demo.summary import cpu_time_step_floor, estimate_tokens_per_second
 from tests.helpers import tiny_config
 
 
@@ -13,7 +13,7 @@ def test_a_tiny_model_is_estimated_at_the_time_step_floor(threads):
     set_cpu_threads(threads)
     try:
         config = tiny_config(hidden_size=8, embedding_size=4, batch_size=4, seq_len=32, threads=threads)
-        floor = CPU_TIME_STEP_FLOOR[1 if threads == 1 else "more"]
+        floor = cpu_time_step_floor(threads)
         one = estimate_tokens_per_second(config, 20, torch.device("cpu"))
         assert one == pytest.approx(config.batch_size / floor)  # B·T tokens per T floors
         two = estimate_tokens_per_second(tiny_config(hidden_size=8, embedding_size=4, batch_size=4, seq_len=32, num_layers=2), 20, torch.device("cpu"))
