@@ -11,16 +11,17 @@ One module, two ways of running the recurrence over the *same* parameters:
     64 → 1×384, batch 64, window 64, Adam; bench/train_throughput.py's set-up, runs interleaved):
     44.4k tokens/s against 32.2k through ``nn.GRU`` with 2 threads (1.38×), 27.6k against 20.5k
     with 1 (1.36×);
-  - on a CPU, LSTM: oneDNN's ``nn.LSTM`` with 2+ threads, where the kernels only tie with it
-    (medians 0.99–1.04× over several runs, single rounds −10 … +16 %), and the kernels with 1
-    thread, where they win: 21.3k against 18.5k tokens/s (1.14×; ``torch.get_num_threads() == 1``,
-    as the app under load and the checkpoint runs may train). :data:`CPU_KERNELS` holds this choice.
+  - on a CPU, LSTM: oneDNN's ``nn.LSTM`` with 2+ threads, and the kernels with 1 thread, where
+    they win: 21.3k against 18.5k tokens/s (1.14×; ``torch.get_num_threads() == 1``, as the trainer
+    under load and the checkpoint runs may train). With 2 threads and sleeping OpenMP waits the two
+    tied (medians 0.99–1.04×); with spinning waits (the default now) oneDNN is ahead: 53.2k against
+    48.3k tokens/s in bf16, 30.0k against 26.4k in float32 (medians of 4 interleaved rounds).
+    :data:`CPU_KERNELS` holds this choice.
 
   With no dropout on the embeddings, the kernels' first layer reads its input projection from a
   (vocabulary × gates) table instead of a GEMM (:func:`~rnn_demo.recurrence.run_on_tokens`).
   Under bf16 autocast (the trainer's default on CPUs with bf16 in hardware, see ``devices.py``)
-  both ``nn.LSTM`` and the kernels run in bf16: the figures above are float32; in bf16 the two
-  tie again for the LSTM (~55k tokens/s with 2 threads) and the GRU kernels reach ~65k.
+  both ``nn.LSTM`` and the kernels run in bf16; the GRU kernels reach ~65k tokens/s there.
 - ``implementation="scratch"``: the hand-written steps of ``cells.py``, one time step at a time —
   slow, but every gate is visible and it proves the cells right.
 

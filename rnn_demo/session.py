@@ -99,8 +99,8 @@ class AppSettings:
 
     @property
     def training_threads(self) -> int:
-        """Every core: with OpenMP's passive waits (rnn_demo sets them) 2 threads on 2 cores train as fast
-        as 1 under a competing busy process and 1.6× faster without one (bench/contention.py)."""
+        """Every core to start with; unless RNN_DEMO_THREADS pins a count, training then moves to
+        fewer threads while another process competes for the cores (thread_tuner.py)."""
         return self.threads or usable_cores()
 
     def catalog(self) -> list[Pretrained]:
@@ -111,7 +111,7 @@ class AppSettings:
     def train_config(self, **settings) -> TrainConfig:
         """A :class:`TrainConfig` from the app's fields (``None`` keeps the default), checked.
 
-        The app adds a sample at each validation and its own thread count; the budget must lie
+        The app adds a sample at each validation and any pinned thread count; the budget must lie
         within ``max_seconds``.
         """
         given = {k: v for k, v in settings.items() if v is not None}
@@ -126,7 +126,7 @@ class AppSettings:
         # A sample at least every 15 s, so a learner watching a long run sees the text improve.
         every = config.eval_every or min(MAX_EVAL_INTERVAL, max(2.0, config.seconds / 8))
         config = replace(
-            config, threads=self.training_threads, sample_length=SAMPLE_LENGTH.get(config.tokenizer, 50), eval_every=every
+            config, threads=self.threads or None, sample_length=SAMPLE_LENGTH.get(config.tokenizer, 50), eval_every=every
         )
         config.check()
         return config

@@ -24,6 +24,7 @@ from .errors import UserError
 from .evaluate import Evaluation, evaluate
 from .generate import generate_text
 from .model import RNNLanguageModel
+from .thread_tuner import ThreadTuner
 from .tokenizers import DEFAULT_MAX_VOCAB
 
 MAX_LR = 10.0
@@ -59,7 +60,7 @@ class TrainConfig:
     sample_length: int = 0  # > 0: a sample of this many tokens at each validation
     device: str = "auto"
     precision: str = "auto"  # bf16 autocast where it is faster (CUDA, CPUs with bf16 in hardware), see devices.py
-    threads: int | None = None
+    threads: int | None = None  # None: every usable core, and a timed run re-decides as it goes (thread_tuner.py)
     seed: int = 0
 
     def check(self) -> None:
@@ -140,8 +141,11 @@ class Trainer:
         self.source = source or {}
         self.device = pick_device(config.device)
         self.precision = pick_precision(self.device, config.precision)
+        self.thread_tuner: ThreadTuner | None = None
         if self.device.type == "cpu":
-            set_cpu_threads(config.threads)
+            threads = set_cpu_threads(config.threads)
+            if config.threads is None and config.steps is None and threads > 1:
+                self.thread_tuner = ThreadTuner(threads)
 
         existing = checkpoint.load_model(resume).tokenizer if resume else None
         self.data: Dataset = prepare_dataset(
@@ -188,7 +192,6 @@ class Trainer:
 
     def run(self) -> Iterator[Progress]:
         config, model, pos = self.config, self.model, self.position
-        device_name = describe(self.device, self.precision)
         began = time.perf_counter() - pos.elapsed
         recent = []
         interval = self._eval_interval()
@@ -200,11 +203,14 @@ class Trainer:
             while not self._budget_spent():
                 t0 = time.perf_counter()
                 loss = self._train_step()
-                pos.train_seconds += time.perf_counter() - t0
+                took = time.perf_counter() - t0
+                pos.train_seconds += took
+                if self.thread_tuner:
+                    set_cpu_threads(self.thread_tuner.step_took(took))
                 recent = (recent + [loss])[-20:]
                 self.last_train_loss = sum(recent) / len(recent)
                 pos.elapsed = time.perf_counter() - began
-                progress = self._progress(loss, device_name)
+                progress = self._progress(loss)
                 clock = pos.step if config.steps is not None else pos.elapsed
                 if clock >= next_eval and not self._budget_spent():
                     self._validate(progress)
@@ -212,7 +218,7 @@ class Trainer:
                     pos.elapsed = time.perf_counter() - began
                 yield progress
             finished = True
-            last = self._progress(self.last_train_loss, device_name)
+            last = self._progress(self.last_train_loss)
             self._validate(last)
             self._use_best_weights()
             self.final = evaluate(model, self.data.val_ids)
@@ -275,7 +281,7 @@ class Trainer:
         c, pos = self.config, self.position
         return (c.steps is not None and pos.step >= c.steps) or (c.seconds is not None and pos.elapsed >= c.seconds)
 
-    def _progress(self, loss: float, device_name: str) -> Progress:
+    def _progress(self, loss: float) -> Progress:
         c, pos = self.config, self.position
         remaining = []
         if c.seconds is not None:
@@ -290,7 +296,7 @@ class Trainer:
             tokens_per_second=self.tokens_per_second,
             elapsed=pos.elapsed,
             remaining=min(remaining) if remaining else None,
-            device=device_name,
+            device=describe(self.device, self.precision),  # the thread count may change as the load does
             best_val_loss=pos.best_val_loss if math.isfinite(pos.best_val_loss) else None,
         )
         return progress
@@ -345,6 +351,7 @@ class Trainer:
             "batch_size": self.batch_size,
             "device": describe(self.device, self.precision),
             "precision": self.precision,
+            "thread_switches": self.thread_tuner.switches if self.thread_tuner else 0,
             "config": asdict(c),
             "source": self.source,
         }

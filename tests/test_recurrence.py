@@ -205,7 +205,7 @@ def test_model_fused_path_on_cpu_equals_torch_modules(monkeypatch, cell, layers,
 
 
 def test_cpu_kernel_choice_per_cell_and_thread_count(monkeypatch):
-    """GRU: always the kernels on a CPU; LSTM: only with one thread (oneDNN ties with two)."""
+    """GRU: always the kernels on a CPU; LSTM: only with one thread (oneDNN is faster with two)."""
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
