@@ -52,6 +52,8 @@ def run(text: str, cell: str, seconds: float, overrides: dict) -> dict:
         "tokens_per_second": round(s["tokens"] / s["seconds"]),
         "epochs": round(s["epochs"], 3),
         "parameters": s["parameters"],
+        "device": s["device"],  # with the thread count it ended on
+        "thread_switches": s["thread_switches"],
         "overrides": overrides,
     }
 

@@ -35,10 +35,11 @@ EFFICIENCY = {"cpu": {"fp32": 0.7, "bf16": 0.5}, "cuda": {"fp32": 0.03, "bf16": 
 # Fixed cost of one training step (optimizer, clipping, per-op overhead), which dominates for tiny models.
 STEP_OVERHEAD = {"cpu": 0.001, "cuda": 0.002, "mps": 0.002}
 # On a CPU a window can't take less than its per-time-step ops (forward and backward, per layer),
-# whatever the model's size: measured ~0.2 ms per step and layer on one thread, ~0.75 ms on two
-# (OpenMP's sleeping waits wake the threads for every op). Without this floor the estimate for a
-# small model came out 4-7x too fast (364k against 89k tokens/s).
-CPU_TIME_STEP_FLOOR = {"one thread": 0.22e-3, "more threads": 0.75e-3}
+# whatever the model's size. Measured with the trainer on a tiny model (hidden 8, batch 4, bf16),
+# the slower cell: ~0.13 ms per step and layer on one thread, ~0.105 ms on two (spinning OpenMP
+# waits; with sleeping waits it was ~0.75 ms). Without this floor the estimate for a small model
+# came out 4-7x too fast.
+CPU_TIME_STEP_FLOOR = {"one thread": 0.13e-3, "more threads": 0.105e-3}
 
 
 def cpu_time_step_floor(threads: int) -> float:
