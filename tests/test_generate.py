@@ -77,6 +77,19 @@ def test_temperature_zero_is_greedy_and_ignores_the_seed(cell, prompt):
     assert texts[0] == tokenizer.decode(_greedy_reference(model, primer, 40))
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_sampling_leaves_the_model_untouched_even_with_size_one_layers(cell):
+    """The sampler rescales its own copies of the weights; a (4H, 1) weight transposed is already
+    "contiguous", so a careless copy would alias the model's parameter and double it."""
+    tokenizer, _ = fit_tokenizer("char", "abcabcabd")
+    model = RNNLanguageModel(tokenizer.to_config(), cell=cell, embedding_size=1, hidden_size=1).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    texts = [generate_text(model, "ab", length=20, temperature=0) for _ in range(2)]
+    assert texts[0] == texts[1]
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+
+
 def test_top_k_one_and_tiny_top_p_equal_greedy(model):
     greedy = generate_text(model, "The ", length=120, temperature=0)
     for seed in (0, 1, 2):
