@@ -141,11 +141,12 @@ class Trainer:
         self.source = source or {}
         self.device = pick_device(config.device)
         self.precision = pick_precision(self.device, config.precision)
+        self.cpu_threads: int | None = None
         self.thread_tuner: ThreadTuner | None = None
         if self.device.type == "cpu":
-            threads = set_cpu_threads(config.threads)
-            if config.threads is None and config.steps is None and threads > 1:
-                self.thread_tuner = ThreadTuner(threads)
+            self.cpu_threads = set_cpu_threads(config.threads)
+            if config.threads is None and config.steps is None and self.cpu_threads > 1:
+                self.thread_tuner = ThreadTuner(self.cpu_threads)
 
         existing = checkpoint.load_model(resume).tokenizer if resume else None
         self.data: Dataset = prepare_dataset(
@@ -201,12 +202,15 @@ class Trainer:
         self._use_latest_weights()
         try:
             while not self._budget_spent():
+                if self.cpu_threads:  # before every step: the thread count is per thread, and the app's
+                    # server may resume this generator on another thread each time
+                    set_cpu_threads(self.thread_tuner.threads if self.thread_tuner else self.cpu_threads)
                 t0 = time.perf_counter()
                 loss = self._train_step()
                 took = time.perf_counter() - t0
                 pos.train_seconds += took
                 if self.thread_tuner:
-                    set_cpu_threads(self.thread_tuner.step_took(took))
+                    self.thread_tuner.step_took(took)
                 recent = (recent + [loss])[-20:]
                 self.last_train_loss = sum(recent) / len(recent)
                 pos.elapsed = time.perf_counter() - began

@@ -1,6 +1,10 @@
-"""The thread tuner's decisions, driven by made-up step timings (thread_tuner.py is pure bookkeeping)."""
+"""The thread tuner's decisions, driven by made-up step timings (thread_tuner.py is pure bookkeeping),
+and how the trainer applies thread counts."""
+
+import threading
 
 import pytest
+import torch
 
 from rnn_demo.thread_tuner import ThreadTuner
 from rnn_demo.train import TrainConfig, Trainer
@@ -90,6 +94,30 @@ def test_only_timed_runs_on_a_free_thread_count_are_tuned(corpus_text, settings,
     try:
         assert (trainer.thread_tuner is not None) is tuned
     finally:
-        import torch
-
         torch.set_num_threads(1)
+
+
+def test_every_step_runs_on_the_run_s_thread_count_whichever_thread_resumes_it(corpus_text, monkeypatch):
+    """The app's server may resume the training generator on a different worker thread each time,
+    and torch's thread count belongs to the calling thread."""
+    seen = []
+    original = Trainer._train_step
+
+    def recording(self):
+        seen.append(torch.get_num_threads())
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "_train_step", recording)
+    config = TrainConfig(embedding_size=8, hidden_size=16, seq_len=16, batch_size=4, device="cpu", steps=6, seconds=None, threads=1)
+    run = Trainer(corpus_text, config).run()
+
+    def resume_on_a_thread_with_two() -> None:
+        torch.set_num_threads(2)
+        next(run)
+
+    for _ in range(3):
+        worker = threading.Thread(target=resume_on_a_thread_with_two)
+        worker.start()
+        worker.join()
+    run.close()
+    assert seen == [1, 1, 1]
