@@ -33,14 +33,17 @@ PLOT_COLUMNS = ["step", "loss", "series"]
 
 
 SERIES = {"training": "#2563eb", "validation": "#ea580c"}
+EMPTY_PLOT_STEPS = 100
 
 
 def loss_frame(rows: list[dict]) -> pd.DataFrame:
     """The loss plot's data: numeric step and loss columns even when empty (else the axes turn categorical),
     and a blank (NaN, not drawn) row for each series without points yet: the browser fixes the colour of
-    each series when it first draws the chart, from the series present then."""
+    each series when it first draws the chart, from the series present then. Before any point, the blanks
+    span steps 0 to EMPTY_PLOT_STEPS, so the empty chart shows a step axis, not one lone tick at 0."""
     present = {row["series"] for row in rows}
-    blanks = [{"step": 0, "loss": float("nan"), "series": name} for name in SERIES if name not in present]
+    steps = (0,) if rows else (0, EMPTY_PLOT_STEPS)
+    blanks = [{"step": step, "loss": float("nan"), "series": name} for name in SERIES if name not in present for step in steps]
     frame = pd.DataFrame([*blanks, *rows], columns=PLOT_COLUMNS)
     return frame.astype({"step": "int64", "loss": "float64", "series": "str"})
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
+import app
 from rnn_demo import session
 from rnn_demo.generate import MAX_LENGTH
 from tests.app.conftest import SMALL
@@ -31,8 +33,8 @@ def test_train_streams_falling_loss_and_the_model_generates(client, corpus_file)
     assert training[-1] < 0.7 * training[0], f"the loss should fall: {training}"
     assert "Done" in status and "english.txt" in status
     assert "validation loss" in samples and samples.strip()
-    # the plot grows: each update holds at least the rows of the one before
-    sizes = [len(u[1]["data"]) for u in updates if u[1]]
+    # the plot grows: each update draws at least the points of the one before (blank rows aside)
+    sizes = [len(losses(u[1], "training")) + len(losses(u[1], "validation")) for u in updates if u[1]]
     assert sizes == sorted(sizes) and sizes[-1] > sizes[0]
 
     info = client.predict(model=session.TRAINED, repo_id="", api_name="/load_model")
@@ -198,3 +200,13 @@ def test_the_zero_gpu_path_streams_cpu_data_from_another_process_and_stop_keeps_
     text = client.predict(model=session.TRAINED, prompt="The", length=50, seed=2, api_name="/generate")
     assert text.startswith("The") and len(text) > 30
     assert "this session" in client.predict(model=session.TRAINED, api_name="/load_model")
+
+
+def test_the_empty_loss_plot_spans_a_step_axis_and_blanks_only_fill_missing_series():
+    empty = app.loss_frame([])
+    assert set(empty["series"]) == set(app.SERIES) and empty["loss"].isna().all()
+    assert (empty["step"].min(), empty["step"].max()) == (0, app.EMPTY_PLOT_STEPS)  # not one lone tick at 0
+    started = app.loss_frame([{"step": 5, "loss": 3.0, "series": "training"}])
+    blanks = started[started["loss"].isna()]
+    assert list(blanks["series"]) == ["validation"] and list(blanks["step"]) == [0]
+    assert not any(math.isnan(x) for x in started[started["series"] == "training"]["loss"])
