@@ -21,10 +21,11 @@ import statistics
 
 
 class ThreadTuner:
-    """Feed it each training step's duration; it answers the thread count for the next step.
+    """Feed it each training step's duration; :attr:`threads` is the count for the next step.
 
     Pure bookkeeping, no torch: its decisions depend only on the durations fed in, so the tests
-    drive it with made-up timings. The trainer applies the answer with ``set_cpu_threads``.
+    drive it with made-up timings. The trainer applies ``threads`` with ``set_cpu_threads``
+    before every step.
     """
 
     def __init__(
@@ -55,16 +56,16 @@ class ThreadTuner:
         self._recheck_every = recheck_seconds
         self._next_recheck = recheck_seconds
 
-    def step_took(self, seconds: float) -> int:
-        """Record one step's duration; returns the thread count for the next step."""
+    def step_took(self, seconds: float) -> None:
+        """Record one step's duration; :attr:`threads` may change for the next step."""
         self._clock += seconds
         if self._probing:
             self._probe.append(seconds)
             self._judge_probe()
-            return self.threads
+            return
         self._recent = (self._recent + [seconds])[-self.window :]
         if len(self._recent) < self.window:
-            return self.threads
+            return
         typical = statistics.median(self._recent)
         self._best = min(self._best, typical)
         index = self.choices.index(self._settled)
@@ -73,7 +74,6 @@ class ThreadTuner:
             self._start_probe(self.choices[index - 1])
         elif index + 1 < len(self.choices) and self._clock >= self._next_recheck:
             self._start_probe(self.choices[index + 1])
-        return self.threads
 
     def _start_probe(self, threads: int) -> None:
         self._probing, self._probe, self.threads = True, [], threads
