@@ -25,7 +25,6 @@ from rnn_demo.summary import summarize_corpus
 from rnn_demo.tokenizers import WORD_LANGUAGES
 from rnn_demo.train import TrainConfig
 
-DEFAULTS = TrainConfig()  # the benchmarked defaults: the UI shows these, never numbers of its own
 # On ZeroGPU each run borrows a GPU for its budget plus overhead; elsewhere this is the function itself.
 train_on_device = spaces.GPU(duration=session.gpu_duration)(session.train_events)
 ON_ZERO_GPU = train_on_device is not session.train_events
@@ -135,7 +134,8 @@ def Number(*args, **kwargs) -> gr.Number:  # noqa: N802
 
 def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
     """The whole app; ``settings`` default to the ``RNN_DEMO_*`` environment variables."""
-    settings = settings or session.AppSettings.from_env()
+    settings = settings or session.AppSettings.from_env(gpu=ON_ZERO_GPU or None)
+    defaults = settings.defaults()  # the benchmarked ones for this CPU or GPU: the UI shows these, never its own
     set_cpu_threads(settings.training_threads)  # as training will: the summary's speed estimate then matches
     shelf = session.ModelShelf(settings)
     pretrained = shelf.names()
@@ -265,11 +265,11 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                 corpus = gr.File(label="Your corpus (.txt, .md, .csv)", file_types=list(SUFFIXES), type="filepath", height=120)
                 summary = gr.Markdown(NO_CORPUS, label="Corpus summary")
                 with gr.Row():
-                    cell = gr.Radio(["lstm", "gru"], value=DEFAULTS.cell, label="Cell", info="LSTM: 4 gates and a memory cell. GRU: 2 gates, a bit cheaper.")
-                    tokenizer = gr.Radio(["char", "word"], value=DEFAULTS.tokenizer, label="Tokens", info="Characters learn spelling; words need more text.")
-                lang = gr.Dropdown(list(WORD_LANGUAGES), value=DEFAULTS.lang, label="Language (for word tokens)", visible=DEFAULTS.tokenizer == "word")
+                    cell = gr.Radio(["lstm", "gru"], value=defaults.cell, label="Cell", info="LSTM: 4 gates and a memory cell. GRU: 2 gates, a bit cheaper.")
+                    tokenizer = gr.Radio(["char", "word"], value=defaults.tokenizer, label="Tokens", info="Characters learn spelling; words need more text.")
+                lang = gr.Dropdown(list(WORD_LANGUAGES), value=defaults.lang, label="Language (for word tokens)", visible=defaults.tokenizer == "word")
                 seconds = Slider(
-                    5, settings.max_seconds, value=min(DEFAULTS.seconds or 60, settings.max_seconds), step=1,
+                    5, settings.max_seconds, value=min(defaults.seconds or 60, settings.max_seconds), step=1,
                     label="Time budget (seconds)", info="Training stops here, or when you press Stop.",
                 )  # fmt: skip
                 with gr.Accordion("Advanced: model size and optimizer (the defaults learn fastest in a brief run)", open=False):
@@ -279,21 +279,21 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                         "the learning rate decays with the clock (cosine over the budget), so two timed runs differ slightly."
                     )
                     with gr.Row():
-                        hidden_size = Number(DEFAULTS.hidden_size, label="Hidden size", minimum=1, maximum=2048, precision=0)
-                        num_layers = Number(DEFAULTS.num_layers, label="Layers", minimum=1, maximum=6, precision=0)
+                        hidden_size = Number(defaults.hidden_size, label="Hidden size", minimum=1, maximum=2048, precision=0)
+                        num_layers = Number(defaults.num_layers, label="Layers", minimum=1, maximum=6, precision=0)
                     with gr.Row():
-                        embedding_size = Number(DEFAULTS.embedding_size, label="Embedding size", minimum=1, maximum=1024, precision=0)
-                        seq_len = Number(DEFAULTS.seq_len, label="Window (tokens)", minimum=2, maximum=1024, precision=0)
+                        embedding_size = Number(defaults.embedding_size, label="Embedding size", minimum=1, maximum=1024, precision=0)
+                        seq_len = Number(defaults.seq_len, label="Window (tokens)", minimum=2, maximum=1024, precision=0)
                     with gr.Row():
-                        batch_size = Number(DEFAULTS.batch_size, label="Batch size", minimum=1, maximum=1024, precision=0)
-                        lr = Number(DEFAULTS.lr, label="Learning rate (Adam)", minimum=1e-6, maximum=1.0, step=0.001)
+                        batch_size = Number(defaults.batch_size, label="Batch size", minimum=1, maximum=1024, precision=0)
+                        lr = Number(defaults.lr, label="Learning rate (Adam)", minimum=1e-6, maximum=1.0, step=0.001)
                         lr_schedule = gr.Radio(
-                            [("cosine decay", "cosine"), ("constant", "constant")], value=DEFAULTS.lr_schedule,
+                            [("cosine decay", "cosine"), ("constant", "constant")], value=defaults.lr_schedule,
                             label="Learning-rate schedule", info="Decaying over the budget wins from ~30 s on; constant, in shorter runs.",
                         )  # fmt: skip
                     with gr.Row():
-                        dropout = Number(DEFAULTS.dropout, label="Dropout", minimum=0.0, maximum=0.9, step=0.05)
-                        train_seed = Number(DEFAULTS.seed, label="Seed", minimum=0, maximum=2**31 - 1, precision=0)
+                        dropout = Number(defaults.dropout, label="Dropout", minimum=0.0, maximum=0.9, step=0.05)
+                        train_seed = Number(defaults.seed, label="Seed", minimum=0, maximum=2**31 - 1, precision=0)
                 with gr.Row():
                     train_btn = gr.Button("▶ Train", variant="primary")
                     stop_btn = gr.Button("■ Stop", variant="stop", interactive=False)
@@ -404,5 +404,5 @@ def launch_options(settings: session.AppSettings | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    app_settings = session.AppSettings.from_env()
+    app_settings = session.AppSettings.from_env(gpu=ON_ZERO_GPU or None)
     build_demo(app_settings).launch(**launch_options(app_settings))

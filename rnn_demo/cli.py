@@ -98,13 +98,14 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .data import read_corpus
-    from .train import TrainConfig, Trainer
+    from .devices import pick_device
+    from .train import TrainConfig, Trainer, default_config
 
     corpus = read_corpus(args.corpus, max_bytes=int(args.max_bytes * 2**20))
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
     if "steps" in given and "seconds" not in given:
         given["seconds"] = None
-    config = TrainConfig(**given)
+    config = default_config(pick_device(args.device or "auto").type == "cuda", **given)
     source = {"name": corpus.name, "size_bytes": corpus.size_bytes, "encoding": corpus.encoding}
     trainer = Trainer(corpus.text, config, source=source, resume=args.resume)
     out = args.out or args.resume or f"runs/{Path(corpus.name).stem}-{trainer.config.cell}"

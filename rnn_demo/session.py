@@ -39,7 +39,7 @@ from .errors import UserError
 from .generate import Generation, generate_text
 from .model import RNNLanguageModel
 from .summary import format_seconds
-from .train import TrainConfig, Trainer
+from .train import TrainConfig, Trainer, default_config
 
 TRAINED = "my model"  # the model choice meaning "the model trained in this session"
 SAMPLE_LENGTH = {"char": 200, "word": 50}  # the sample shown at each validation, in tokens
@@ -76,6 +76,7 @@ class AppSettings:
     hub_endpoint: str | None = None  # RNN_DEMO_HUB_ENDPOINT: the Hub (or a stand-in) to download from and push to
     models: str | None = None  # RNN_DEMO_MODELS: "name=owner/repo,..." (None: catalog reads the variable)
     bundled_dir: Path | None = None  # where bundled checkpoints live (None: the repo's checkpoints/)
+    gpu: bool | None = None  # training runs on a GPU, so the GPU defaults apply (None: if CUDA is here)
 
     @classmethod
     def from_env(cls, **overrides) -> "AppSettings":
@@ -108,6 +109,10 @@ class AppSettings:
             return pretrained_models(configured=self.models)
         return pretrained_models(self.bundled_dir, configured=self.models)
 
+    def defaults(self, **settings) -> TrainConfig:
+        """The benchmarked defaults for where this app trains (CPU or GPU), under ``settings``."""
+        return default_config(self.gpu, **settings)
+
     def train_config(self, **settings) -> TrainConfig:
         """A :class:`TrainConfig` from the app's fields (``None`` keeps the default), checked.
 
@@ -120,7 +125,7 @@ class AppSettings:
                 if float(given[name]) != int(given[name]):
                     raise UserError(f"{name.replace('_', ' ')} must be a whole number, got {given[name]}")
                 given[name] = int(given[name])
-        config = TrainConfig(**given)
+        config = self.defaults(**given)
         if config.seconds is None or not 0 < config.seconds <= self.max_seconds:
             raise UserError(f"the time budget must be between 1 and {self.max_seconds:g} seconds, got {config.seconds}")
         # A sample at least every 15 s, so a learner watching a long run sees the text improve.

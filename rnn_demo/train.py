@@ -33,7 +33,8 @@ MAX_LR = 10.0
 @dataclass
 class TrainConfig:
     """Every setting of a run. The defaults are the ones that learned fastest in 60 s on 2 CPU
-    cores (bench/time_to_quality.py; the sweep is in bench/RESULTS.md)."""
+    cores (bench/time_to_quality.py; the sweep is in bench/RESULTS.md); :func:`default_config`
+    swaps in :data:`GPU_DEFAULTS` for a run on a GPU."""
 
     cell: str = "lstm"
     tokenizer: str = "char"
@@ -90,6 +91,20 @@ class TrainConfig:
 
 
 LR_SCHEDULES = ("constant", "cosine")
+
+# What learned fastest in 60 s on one GPU (an H200; bench/gpu.py, the sweep in bench/RESULTS.md).
+# A GPU runs ~45 epochs of tiny Shakespeare in that time, so a wider, deeper model with strong
+# dropout wins; validating on up to 256k tokens (all of tiny Shakespeare's) costs it ~4 %.
+GPU_DEFAULTS = dict(
+    embedding_size=128, hidden_size=1024, num_layers=2, dropout=0.5, seq_len=128, batch_size=128, lr=2e-3, eval_tokens=262_144
+)
+
+
+def default_config(gpu: bool | None = None, **settings) -> TrainConfig:
+    """The benchmarked defaults for where training runs (``gpu=None``: on CUDA if it is here), under ``settings``."""
+    if gpu is None:
+        gpu = torch.cuda.is_available()
+    return TrainConfig(**{**(GPU_DEFAULTS if gpu else {}), **settings})
 
 
 @dataclass

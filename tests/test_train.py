@@ -11,7 +11,7 @@ from rnn_demo.devices import cpu_has_bf16, pick_precision
 from rnn_demo.errors import UserError
 from rnn_demo.evaluate import evaluate
 from rnn_demo.generate import generate_text
-from rnn_demo.train import TrainConfig, Trainer
+from rnn_demo.train import GPU_DEFAULTS, TrainConfig, Trainer, default_config
 from tests.helpers import tiny_config
 
 
@@ -281,3 +281,11 @@ def test_a_run_resumes_in_the_other_precision(tmp_path, corpus_text, cell, first
     resumed = Trainer(corpus_text, TrainConfig(steps=6, seconds=None, threads=1, precision=then), resume=str(tmp_path / "run"))
     events = _run(resumed)
     assert resumed.precision == then and events[-1].step == 6 and math.isfinite(events[-1].val_loss)
+
+
+def test_a_gpu_run_gets_the_gpu_defaults_under_what_was_set():
+    assert default_config(gpu=False) == TrainConfig()
+    assert default_config(gpu=None) == TrainConfig()  # no CUDA here
+    gpu = default_config(gpu=True, hidden_size=64, cell="gru")
+    assert (gpu.hidden_size, gpu.cell) == (64, "gru")
+    assert {k: getattr(gpu, k) for k in GPU_DEFAULTS if k != "hidden_size"} == {k: v for k, v in GPU_DEFAULTS.items() if k != "hidden_size"}

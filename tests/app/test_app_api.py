@@ -12,7 +12,8 @@ from gradio_client.exceptions import AppError
 import app
 from rnn_demo import session
 from rnn_demo.generate import MAX_LENGTH
-from tests.app.conftest import SMALL
+from rnn_demo.train import GPU_DEFAULTS, TrainConfig
+from tests.app.conftest import SMALL, settings
 
 
 def losses(plot: dict, series: str) -> list[float]:
@@ -210,3 +211,12 @@ def test_the_empty_loss_plot_spans_a_step_axis_and_blanks_only_fill_missing_seri
     blanks = started[started["loss"].isna()]
     assert list(blanks["series"]) == ["validation"] and list(blanks["step"]) == [0]
     assert not any(math.isnan(x) for x in started[started["series"] == "training"]["loss"])
+
+
+@pytest.mark.parametrize("gpu, expected", [(False, TrainConfig()), (True, TrainConfig(**GPU_DEFAULTS))])
+def test_the_advanced_fields_show_the_defaults_for_where_training_runs(bundled, gpu, expected):
+    """A deployment that trains on a GPU (CUDA, ZeroGPU) offers the GPU defaults, and applies the ones not shown."""
+    demo = app.build_demo(settings(bundled, gpu=gpu))
+    shown = {b.label: b.value for b in demo.blocks.values() if getattr(b, "label", None) in ("Hidden size", "Layers", "Dropout", "Batch size")}
+    assert shown == {"Hidden size": expected.hidden_size, "Layers": expected.num_layers, "Dropout": expected.dropout, "Batch size": expected.batch_size}
+    assert settings(bundled, gpu=gpu).train_config(seconds=30).eval_tokens == expected.eval_tokens

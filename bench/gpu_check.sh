@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The CUDA path end to end, for a session lent a GPU: the CUDA tests, the CLI training 30 s on the GPU
+# and sampling from what it wrote, then bench/gpu.py. Logs go to $OUT (or ./gpu-check-out).
+#     bash bench/gpu_check.sh path/to/tinyshakespeare.txt
+set -uo pipefail
+corpus=${1:?usage: bench/gpu_check.sh CORPUS}
+out=${OUT:-gpu-check-out}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} HF_HUB_OFFLINE=1
+python3 - <<'PY' 2>&1 | tee "$out/env.txt"
+import torch, huggingface_hub
+print(torch.__version__, torch.version.cuda, torch.backends.cudnn.version(), torch.cuda.get_device_name(), "hub", huggingface_hub.__version__)
+PY
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv 2>&1 | tee -a "$out/env.txt"
+python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "$out/tests.txt"
+python3 -m rnn_demo train "$corpus" --device cuda --seconds 30 --out /tmp/gpu-run --json 2>&1 | tee "$out/cli_train.txt"
+python3 -m rnn_demo sample /tmp/gpu-run --prompt "ROMEO:" --length 300 --seed 1 --json 2>&1 | tee "$out/cli_sample.txt"
+python3 bench/gpu.py --corpus "$corpus" 2>&1 | tee "$out/gpu.jsonl"
