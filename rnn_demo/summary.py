@@ -29,17 +29,23 @@ from .errors import UserError
 from .train import TrainConfig
 
 # The share of the probed matmul throughput (in the training precision) a training step of a small
-# RNN reaches: on a CPU ~0.7 in float32 and ~0.5 in bf16 (bench/RESULTS.md §1). GPUs run these
-# small recurrent steps far below their peak.
-EFFICIENCY = {"cpu": {"fp32": 0.7, "bf16": 0.5}, "cuda": {"fp32": 0.03, "bf16": 0.03}, "mps": {"fp32": 0.1}}
+# RNN reaches: on a CPU ~0.7 in float32 and ~0.5 in bf16 (bench/RESULTS.md §1); on an H200 0.13 of
+# its 8192³ bf16 product (bench/gpu.py: a 2 × 1024 LSTM at batch 128 × 128; float32 not measured).
+EFFICIENCY = {"cpu": {"fp32": 0.7, "bf16": 0.5}, "cuda": {"fp32": 0.13, "bf16": 0.13}, "mps": {"fp32": 0.1}}
+PROBE_SIZE = {"cuda": 8192}  # the matmul the probe times (others: 1024), as the benchmarks did
 # Fixed cost of one training step (optimizer, clipping, per-op overhead), which dominates for tiny models.
-STEP_OVERHEAD = {"cpu": 0.001, "cuda": 0.002, "mps": 0.002}
+STEP_OVERHEAD = {"cpu": 0.001, "cuda": 0.0032, "mps": 0.002}
 # On a CPU a window can't take less than its per-time-step ops (forward and backward, per layer),
 # whatever the model's size. Measured with the trainer on a tiny model (hidden 8, batch 4, bf16),
 # the slower cell: ~0.13 ms per step and layer on one thread, ~0.105 ms on two (spinning OpenMP
 # waits; with sleeping waits it was ~0.75 ms). Without this floor the estimate for a small model
 # came out 4-7x too fast.
 CPU_TIME_STEP_FLOOR = {"one thread": 0.13e-3, "more threads": 0.105e-3}
+# On CUDA the per-time-step kernel launches take ~0.05 ms per step and layer, and the GPU computes
+# while the CPU launches, so a step takes the longer of the two, plus the fixed overhead. Fitted to
+# the H200 sweep (bench/RESULTS.md, "GPU"): within 5 % for the 1 × 384, 2 × 512 and GRU runs, 17 %
+# fast for the 2 × 1024 LSTM, 38 % slow for 3 × 1024 at batch 256 (bigger batches use the GPU better).
+CUDA_TIME_STEP_FLOOR = 0.05e-3
 
 
 def cpu_time_step_floor(threads: int) -> float:
@@ -207,10 +213,14 @@ def estimate_tokens_per_second(
     threads = torch.get_num_threads()
     flops = efficiency * matmul_flops(device.type, threads, precision)
     tokens_per_step = (batch_size or config.batch_size) * config.seq_len
-    step_seconds = tokens_per_step * flops_per_token(config, vocab_size) / flops + STEP_OVERHEAD.get(device.type, 0.002)
+    compute = tokens_per_step * flops_per_token(config, vocab_size) / flops
+    overhead = STEP_OVERHEAD.get(device.type, 0.002)
     if device.type == "cpu":
-        floor = cpu_time_step_floor(threads) * config.seq_len * config.num_layers
-        step_seconds = max(step_seconds, floor)
+        step_seconds = max(compute + overhead, cpu_time_step_floor(threads) * config.seq_len * config.num_layers)
+    elif device.type == "cuda":
+        step_seconds = max(compute, CUDA_TIME_STEP_FLOOR * config.seq_len * config.num_layers) + overhead
+    else:
+        step_seconds = compute + overhead
     return tokens_per_step / step_seconds
 
 
@@ -223,12 +233,13 @@ def matmul_flops(device_type: str, threads: int, precision: str = "fp32") -> flo
     key, now = (device_type, threads, precision), time.monotonic()
     if key not in _probes or now - _probes[key][1] > PROBE_MAX_AGE:
         dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-        _probes[key] = (_probe_matmul(torch.device(device_type), dtype), now)
+        _probes[key] = (_probe_matmul(torch.device(device_type), dtype, PROBE_SIZE.get(device_type, 1024)), now)
     return _probes[key][0]
 
 
 def _probe_matmul(device: torch.device, dtype: torch.dtype, n: int = 1024) -> float:
-    """The 1024³ product bench/train_throughput.py measures its ceiling with, so EFFICIENCY carries over."""
+    """The product the benchmarks measure their ceiling with (bench/train_throughput.py: 1024³ on
+    a CPU; bench/gpu.py: 8192³ on CUDA), so EFFICIENCY carries over."""
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     a @ b  # warm up
