@@ -5,23 +5,21 @@ One module, two ways of running the recurrence over the *same* parameters:
 - ``implementation="fused"``: whole windows at once, fast, for training. What runs:
 
   - on CUDA (cuDNN) and Apple MPS: ``nn.LSTM`` / ``nn.GRU``;
-  - on a CPU, GRU: the hand-written layer kernels of :mod:`rnn_demo.recurrence` (one GEMM per time
+  - on a CPU: the hand-written layer kernels of :mod:`rnn_demo.recurrence` (one GEMM per time
     step, backward written out, no autograd per gate). PyTorch has no oneDNN GRU on a CPU: it loops
     over the steps recording every gate op for autograd. Measured at the default size (embedding
     64 → 1×384, batch 64, window 64, Adam; bench/train_throughput.py's set-up, runs interleaved):
-    44.4k tokens/s against 32.2k through ``nn.GRU`` with 2 threads (1.38×), 27.6k against 20.5k
-    with 1 (1.36×);
-  - on a CPU, LSTM: oneDNN's ``nn.LSTM`` with 2+ threads, and the kernels with 1 thread, where
-    they win: 21.3k against 18.5k tokens/s (1.14×; ``torch.get_num_threads() == 1``, as the trainer
-    under load and the checkpoint runs may train). With 2 threads and sleeping OpenMP waits the two
-    tied (medians 0.99–1.04×); with spinning waits (the default now) oneDNN is ahead: 53.2k against
-    48.3k tokens/s in bf16, 30.0k against 26.4k in float32 (medians of 4 interleaved rounds).
+    GRU 44.4k tokens/s against 32.2k through ``nn.GRU`` with 2 threads (1.38×), 27.6k against
+    20.5k with 1 (1.36×). For the LSTM, oneDNN's ``nn.LSTM`` is the competitor: the kernels win
+    with 1 thread (21.3k against 18.5k, 1.14×) and in bf16 with 2 (1.22× in fresh processes, ~1.1×
+    over whole training runs; bench/RESULTS.md §1), and tie in float32 with 2. An earlier session
+    measured oneDNN ahead in bf16 (1.10×) on the same kind of machine: it is close, and it drifts.
     :data:`CPU_KERNELS` holds this choice.
 
   With no dropout on the embeddings, the kernels' first layer reads its input projection from a
   (vocabulary × gates) table instead of a GEMM (:func:`~rnn_demo.recurrence.run_on_tokens`).
   Under bf16 autocast (the trainer's default on CPUs with bf16 in hardware, see ``devices.py``)
-  both ``nn.LSTM`` and the kernels run in bf16; the GRU kernels reach ~65k tokens/s there.
+  the kernels run in bf16: ~55k (LSTM) and ~65k (GRU) tokens/s there.
 - ``implementation="scratch"``: the hand-written steps of ``cells.py``, one time step at a time —
   slow, but every gate is visible and it proves the cells right.
 
@@ -50,14 +48,9 @@ CELLS = ("lstm", "gru")
 IMPLEMENTATIONS = ("fused", "scratch")
 WEIGHTS_FILE = "model.safetensors"
 
-# When the fused path runs a cell on recurrence.py's kernels on a CPU: "always", "one-thread" (only
-# with one intra-op thread) or "never"; otherwise it calls nn.LSTM / nn.GRU. Measured: see above.
-CPU_KERNELS = {"lstm": "one-thread", "gru": "always"}
-
-
-def _cpu_kernel(cell: str) -> bool:
-    rule = CPU_KERNELS[cell]
-    return rule == "always" or (rule == "one-thread" and torch.get_num_threads() == 1)
+# Whether the fused path runs a cell on recurrence.py's kernels on a CPU (else nn.LSTM / nn.GRU).
+# Measured: see above; the tests and benchmarks switch it off to compare with torch's modules.
+CPU_KERNELS = {"lstm": True, "gru": True}
 
 
 # LSTM state is (h, c), GRU state is h; each (layers, batch, hidden) as torch's modules use.
@@ -133,7 +126,7 @@ class RNNLanguageModel(
         """``ids`` (batch, time) → logits (batch, time, vocab) and the state after the last step."""
         if state is None:
             state = self.initial_state(ids.shape[0], ids.device)
-        if self.implementation == "fused" and ids.device.type == "cpu" and _cpu_kernel(self.cell):
+        if self.implementation == "fused" and ids.device.type == "cpu" and CPU_KERNELS[self.cell]:
             if self.dropout.p == 0 or not self.training:
                 # No dropout on the embeddings: layer 0 reads its input projection from a
                 # (vocabulary × gates) table instead of a GEMM (recurrence.run_on_tokens). Its output

@@ -30,7 +30,8 @@ the tutorial's cells   32.3k               21.2k               20.0k / 14.6k
 (in brackets: the fraction of the ceiling sgemm speed ÷ FLOPs per token, sgemm 188 GFLOP/s with
 2 threads, 90 with 1; with :func:`run_on_tokens` the kernels skip the input projection, ~14 % of
 those FLOPs, so their fractions flatter them by that much). The LSTM kernels tie with oneDNN with
-2 threads (per-round ratios 0.9–1.16 across runs, medians 0.99–1.04) and win with 1 (1.14×).
+2 threads in float32 and win in bf16 (~1.1–1.2×, bench/RESULTS.md §1) and with 1 thread (1.14×),
+so the model runs both cells on them on a CPU.
 What is left is mostly the per-step GEMMs (64 rows: ~80 % of the big-GEMM speed, less when the
 machine is busy) and the ~15 small ops per step that Python issues, each a pass over memory.
 

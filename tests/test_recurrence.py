@@ -193,29 +193,15 @@ def test_model_fused_path_on_cpu_equals_torch_modules(monkeypatch, cell, layers,
     model.train(training)
     ids = torch.randint(0, len(VOCAB["vocab"]), (3, 9), generator=torch.Generator().manual_seed(1))
     state = model.initial_state(3)
-    monkeypatch.setitem(model_module.CPU_KERNELS, cell, "never")
+    monkeypatch.setitem(model_module.CPU_KERNELS, cell, False)
     calls = _count_calls(monkeypatch)
     expected = _model_results(model, ids, state, seed=5)
     assert calls == []
-    monkeypatch.setitem(model_module.CPU_KERNELS, cell, "always")
+    monkeypatch.setitem(model_module.CPU_KERNELS, cell, True)
     got = _model_results(model, ids, state, seed=5)
     assert calls == [path]
     for ours, theirs in zip(got, expected):
         torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
-
-
-def test_cpu_kernel_choice_per_cell_and_thread_count(monkeypatch):
-    """GRU: always the kernels on a CPU; LSTM: only with one thread (oneDNN is faster with two)."""
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        assert model_module._cpu_kernel("gru") and model_module._cpu_kernel("lstm")
-        torch.set_num_threads(2)
-        assert model_module._cpu_kernel("gru") and not model_module._cpu_kernel("lstm")
-    finally:
-        torch.set_num_threads(threads)
-    monkeypatch.setitem(model_module.CPU_KERNELS, "gru", "never")
-    assert not model_module._cpu_kernel("gru")
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -224,10 +210,10 @@ def test_model_kernels_under_no_grad_and_inference_mode(monkeypatch, cell):
     torch.manual_seed(0)
     model = RNNLanguageModel(VOCAB, cell=cell, embedding_size=8, hidden_size=12, num_layers=2).eval()
     ids = torch.randint(0, len(VOCAB["vocab"]), (2, 30), generator=torch.Generator().manual_seed(1))
-    monkeypatch.setitem(model_module.CPU_KERNELS, cell, "never")
+    monkeypatch.setitem(model_module.CPU_KERNELS, cell, False)
     with torch.no_grad():
         expected, _ = model(ids)
-    monkeypatch.setitem(model_module.CPU_KERNELS, cell, "always")
+    monkeypatch.setitem(model_module.CPU_KERNELS, cell, True)
     with torch.no_grad():
         got, _ = model(ids)
     with torch.inference_mode():
