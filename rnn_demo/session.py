@@ -36,6 +36,7 @@ from .checkpoint import save_model, zip_folder
 from .data import DEFAULT_MAX_BYTES
 from .devices import usable_cores
 from .errors import UserError
+from .evaluate import evaluate
 from .generate import Generation, generate_text
 from .model import RNNLanguageModel
 from .summary import format_seconds
@@ -203,8 +204,11 @@ def train_events(
     """
     trainer = Trainer(text, config, source=source)
     data = trainer.data
+    # The untrained model's validation loss: the validation curve starts there, so it is drawn as a
+    # line from the first real validation on (a one-point series shows nothing).
+    untrained = evaluate(trainer.model, data.val_ids, config.eval_tokens).loss
     yield TrainEvent(
-        progress={"step": 0, "tokens": 0, "train_loss": None, "val_loss": None, "done": False},
+        progress={"step": 0, "tokens": 0, "train_loss": None, "val_loss": untrained, "done": False},
         info={
             "parameters": trainer.model.parameter_count,
             "vocab_size": data.tokenizer.vocab_size,
@@ -270,6 +274,9 @@ class RunView:
                 f"{self.info['train_tokens']:,} {unit} of **{self.corpus_name}**. The loss is how surprised the "
                 f"model is by the next token: guessing blindly among {vocab:,} scores ln {vocab:,} = {math.log(vocab):.2f}."
             )
+            if p.get("val_loss") is not None:
+                self.headline += f" Untrained, this one scores {p['val_loss']:.2f} on the validation text."
+                self.rows.append({"step": 0, "loss": round(p["val_loss"], 4), "series": "validation"})
             self.line = "Starting…"
             return
         last_step = max((r["step"] for r in self.rows if r["series"] == "training"), default=-1)

@@ -30,8 +30,13 @@ def test_train_streams_falling_loss_and_the_model_generates(client, corpus_file)
 
     assert len(updates) >= 5, "training should stream several updates"
     training = losses(plot, "training")
-    assert len(training) >= 4 and len(losses(plot, "validation")) >= 2
+    validation = losses(plot, "validation")
+    assert len(training) >= 4 and len(validation) >= 3
     assert training[-1] < 0.7 * training[0], f"the loss should fall: {training}"
+    # the validation curve starts at step 0 with the untrained model's loss, near ln(vocabulary)
+    step, loss, kind = (plot["columns"].index(c) for c in ("step", "loss", "series"))
+    assert min(r[step] for r in plot["data"] if r[kind] == "validation" and r[loss] is not None) == 0
+    assert validation[0] > training[-1] + 0.5 and "Untrained, this one scores" in status
     assert "Done" in status and "english.txt" in status
     assert "validation loss" in samples and samples.strip()
     # the plot grows: each update draws at least the points of the one before (blank rows aside)
@@ -47,9 +52,9 @@ def test_train_streams_falling_loss_and_the_model_generates(client, corpus_file)
 def test_cancelling_stops_training_and_keeps_the_model(client, corpus_file):
     job = client.submit(handle_file(str(corpus_file)), seconds=20, api_name="/train", **SMALL)
     seen = 0
-    for status, plot, _ in job:  # wait for a validation, then stop
+    for status, plot, _ in job:  # wait for a validation after the untrained model's, then stop
         seen += 1
-        if plot and losses(plot, "validation"):
+        if plot and len(losses(plot, "validation")) >= 2:
             break
     assert session.training_sessions() == 1
     started = time.monotonic()
@@ -195,7 +200,7 @@ def test_the_zero_gpu_path_streams_cpu_data_from_another_process_and_stop_keeps_
 
     job = client.submit(handle_file(str(corpus_file)), seconds=20, api_name="/train", **SMALL)
     for status, plot, _ in job:
-        if plot and len(losses(plot, "validation")) >= 2:
+        if plot and len(losses(plot, "validation")) >= 3:  # the untrained model's, and two more
             break
     job.cancel()
     text = client.predict(model=session.TRAINED, prompt="The", length=50, seed=2, api_name="/generate")
