@@ -2,6 +2,9 @@
 # The CUDA path end to end, for a session lent a GPU: the CUDA tests, the CLI training 30 s on the GPU
 # and sampling from what it wrote, then bench/gpu.py. Logs go to $OUT (or ./gpu-check-out).
 #     bash bench/gpu_check.sh path/to/tinyshakespeare.txt
+# Where gradio imports, the app's API tests run too, training on the GPU. The GPU image has no
+# gradio: carry its wheels (pip download gradio==<pin> spaces==<pin> for cp312 manylinux, ~45 MB
+# without numpy, pandas and pillow, which the image has) as the device tool's README says.
 set -uo pipefail
 corpus=${1:?usage: bench/gpu_check.sh CORPUS}
 out=${OUT:-gpu-check-out}
@@ -13,6 +16,9 @@ print(torch.__version__, torch.version.cuda, torch.backends.cudnn.version(), tor
 PY
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv 2>&1 | tee -a "$out/env.txt"
 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "$out/tests.txt"
+if python3 -c "import gradio, gradio_client, spaces" 2>/dev/null; then
+  python3 -m pytest -q -p no:cacheprovider tests/app/test_app_api.py 2>&1 | tee "$out/app_tests.txt"
+fi
 python3 -m rnn_demo train "$corpus" --device cuda --seconds 30 --out /tmp/gpu-run --json 2>&1 | tee "$out/cli_train.txt"
 python3 -m rnn_demo sample /tmp/gpu-run --prompt "ROMEO:" --length 300 --seed 1 --json 2>&1 | tee "$out/cli_sample.txt"
 python3 bench/gpu.py --corpus "$corpus" 2>&1 | tee "$out/gpu.jsonl"
