@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.machine import machine_info  # noqa: E402
 from bench.time_to_quality import DEFAULT_CORPUS  # noqa: E402
 from bench.train_throughput import VOCAB, build, tokens_per_second  # noqa: E402
-from rnn_demo.summary import flops_per_token  # noqa: E402
+from rnn_demo.summary import PROBE_SIZE, flops_per_token, probe_matmul  # noqa: E402
 from rnn_demo.train import GPU_DEFAULTS, TrainConfig, Trainer  # noqa: E402
 
 THROUGHPUT_SIZES = [  # (layers, hidden, batch, seq_len)
@@ -43,19 +42,6 @@ SWEEP = {
     "gru-gpu-defaults": dict(GPU_DEFAULTS, cell="gru"),
     "3x1024-lr1e-3": dict(_WIDE, num_layers=3, hidden_size=1024, dropout=0.5, batch_size=256, lr=1e-3),
 }
-
-
-def matmul_tflops(n: int = 8192, repeats: int = 10) -> float:
-    """The GPU's bf16 matmul speed on random data: the ceiling training is measured against."""
-    a, b = (torch.randn(n, n, device="cuda", dtype=torch.bfloat16) for _ in range(2))
-    for _ in range(3):
-        a @ b
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    torch.cuda.synchronize()
-    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e12
 
 
 def throughput(cell: str, layers: int, hidden: int, batch: int, seq_len: int, peak: float, seconds: float) -> dict:
@@ -94,7 +80,8 @@ def main() -> None:
     if not torch.cuda.is_available():
         raise SystemExit("bench/gpu.py needs a CUDA GPU")
     torch.backends.cudnn.benchmark = True
-    results = [{"measure": "matmul", "bf16_tflops": round(matmul_tflops(), 1)}]
+    cuda = torch.device("cuda")  # the upload summary's own probe, so its EFFICIENCY is calibrated on this figure
+    results = [{"measure": "matmul", "bf16_tflops": round(probe_matmul(cuda, torch.bfloat16, PROBE_SIZE["cuda"]) / 1e12, 1)}]
     print(json.dumps(results[0]), flush=True)
     for cell in ("lstm", "gru"):
         for size in THROUGHPUT_SIZES:

@@ -130,9 +130,8 @@ class _Stepper:
     At batch 1 the time goes to per-op overhead, not arithmetic (NOTES §2), so the weights are
     transposed once, the state lives in per-layer tensors (no stacking per step; the LSTM writes
     its gates, cell and hidden state into buffers made once), the LSTM's four gates take one
-    sigmoid (``tanh(a) = 2σ(2a) − 1`` for ``g``),
-    the decoder is pre-divided by the temperature, and ``<unk>``'s bias is set to −∞ so it is
-    never emitted.
+    sigmoid (``tanh(a) = 2σ(2a) − 1`` for ``g``), the decoder is pre-divided by the temperature,
+    and ``<unk>``'s bias is set to −∞ so it is never emitted.
     """
 
     def __init__(self, model: RNNLanguageModel, temperature: float) -> None:

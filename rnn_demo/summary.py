@@ -233,11 +233,11 @@ def matmul_flops(device_type: str, threads: int, precision: str = "fp32") -> flo
     key, now = (device_type, threads, precision), time.monotonic()
     if key not in _probes or now - _probes[key][1] > PROBE_MAX_AGE:
         dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-        _probes[key] = (_probe_matmul(torch.device(device_type), dtype, PROBE_SIZE.get(device_type, 1024)), now)
+        _probes[key] = (probe_matmul(torch.device(device_type), dtype, PROBE_SIZE.get(device_type, 1024)), now)
     return _probes[key][0]
 
 
-def _probe_matmul(device: torch.device, dtype: torch.dtype, n: int = 1024) -> float:
+def probe_matmul(device: torch.device, dtype: torch.dtype, n: int = 1024) -> float:
     """The product the benchmarks measure their ceiling with (bench/train_throughput.py: 1024³ on
     a CPU; bench/gpu.py: 8192³ on CUDA), so EFFICIENCY carries over."""
     a = torch.randn(n, n, device=device, dtype=dtype)
