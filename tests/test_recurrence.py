@@ -246,3 +246,27 @@ def test_bf16_autocast_runs_the_kernels_in_bf16_close_to_float32(cell, tokens):
     for g, e, x in zip(got, expected, [None, *inputs]):
         assert g.dtype == torch.float32 and (x is None or g.shape == x.shape)
         assert (g - e).norm() / e.norm() < 0.03
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("tokens", [False, True])
+def test_onednn_step_products_equal_the_addmm_path(monkeypatch, cell, tokens):
+    """The per-step products on oneDNN with packed weights (the default wherever torch has oneDNN)
+    give the outputs and gradients of plain ``torch.addmm``."""
+    assert recurrence._onednn_packs(torch.zeros(3, 2)) == torch.backends.mkldnn.is_available()
+    assert not recurrence._onednn_packs(torch.zeros(3, 2, dtype=torch.float64))  # gradcheck's dtype: addmm
+    torch.manual_seed(0)
+    rnn = MODULES[cell](6, 10, 2)
+    embedding = torch.randn(11, 6, requires_grad=True)
+    ids = torch.randint(0, 11, (7, 4))
+    state = _states(cell, 2, 4, 10)
+    if tokens:
+        function = lambda e, s: recurrence.run_on_tokens(rnn, e, ids, s)  # noqa: E731
+    else:
+        function = lambda e, s: recurrence.run(rnn, F.embedding(ids, e), s)  # noqa: E731
+    results = []
+    for onednn in (False, True):
+        monkeypatch.setattr(recurrence, "ONEDNN_STEPS", onednn)
+        results.append(_run_and_grad(function, rnn, embedding, state))
+    for ours, theirs in zip(*results):
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
