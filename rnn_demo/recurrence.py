@@ -32,8 +32,10 @@ the tutorial's cells   32.3k               21.2k               20.0k / 14.6k
 those FLOPs, so their fractions flatter them by that much). The LSTM kernels tie with oneDNN with
 2 threads in float32 and win in bf16 (~1.1–1.2×, bench/RESULTS.md §1) and with 1 thread (1.14×),
 so the model runs both cells on them on a CPU.
-What is left is mostly the per-step GEMMs (64 rows: ~80 % of the big-GEMM speed, less when the
-machine is busy) and the ~15 small ops per step that Python issues, each a pass over memory.
+Since then the step products run on oneDNN (below): float32, 2 threads, LSTM 39.2k–40.5k and GRU
+46.7k–50.0k tokens/s, 0.80–0.89 of that ceiling, in runs where the tutorial's cells did 23.4–25.2k
+and 33.1–34.4k (bench/RESULTS.md §1). What is left is mostly the per-step GEMMs (64 rows: ~80–87 %
+of the big-GEMM speed) and the ~15 small ops per step that Python issues, each a pass over memory.
 
 Four more tricks, all measured on the 2-core CPU this project targets:
 
