@@ -135,8 +135,8 @@ def _step_product(weight: Tensor, batch: int) -> Callable[[Tensor, Tensor], Tens
     takes it packed once per window into its own blocked layout and adds ``other`` as it writes the
     result. The default LSTM's step product, 64 × 384 by 384 × 1536, took 391 µs forward and 380 µs
     backward against 500 µs and 550 µs in float32, 214 / 206 µs against 276 / 231 µs in bf16
-    (2-core Zen 4, in a loop over a window). Where oneDNN can't (float64, other devices):
-    ``torch.addmm``.
+    (2-core Zen 4, in a loop over a window); held to AVX2, oneDNN ties with it. Where oneDNN
+    can't (float64, other devices): ``torch.addmm``.
     """
     if _onednn_packs(weight):
         packed = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), batch)
