@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The CUDA path end to end, for a session lent a GPU: the CUDA tests, the CLI training 30 s on the GPU
 # and sampling from what it wrote, then bench/gpu.py. Logs go to $OUT (or ./gpu-check-out).
-#     bash bench/gpu_check.sh path/to/tinyshakespeare.txt
+#     bash bench/gpu_check.sh path/to/tinyshakespeare.txt [bench/gpu.py options, e.g. --sweep NAME ...]
+# All of it takes ~8 min, the app's tests ~1 more: pick the sweep's runs to stay inside one call.
 # Where gradio imports, the app's API tests run too, training on the GPU. The GPU image has no
-# gradio: carry its wheels (pip download gradio==<pin> spaces==<pin> for cp312 manylinux, ~45 MB
-# without numpy, pandas and pillow, which the image has) as the device tool's README says.
+# gradio and an older huggingface_hub: make their wheels here with `bash bench/gpu_wheels.sh .whl`
+# (~23.5 MB; with the repo and tiny Shakespeare the tree stays under the 64 MiB a call carries),
+# carry .whl and the corpus's folder, and begin the device command with
+#     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+#       --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site || exit;
 set -uo pipefail
-corpus=${1:?usage: bench/gpu_check.sh CORPUS}
+corpus=${1:?usage: bench/gpu_check.sh CORPUS [bench/gpu.py options]}
 out=${OUT:-gpu-check-out}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} HF_HUB_OFFLINE=1
@@ -21,4 +25,4 @@ if python3 -c "import gradio, gradio_client, spaces" 2>/dev/null; then
 fi
 python3 -m rnn_demo train "$corpus" --device cuda --seconds 30 --out /tmp/gpu-run --json 2>&1 | tee "$out/cli_train.txt"
 python3 -m rnn_demo sample /tmp/gpu-run --prompt "ROMEO:" --length 300 --seed 1 --json 2>&1 | tee "$out/cli_sample.txt"
-python3 bench/gpu.py --corpus "$corpus" 2>&1 | tee "$out/gpu.jsonl"
+python3 bench/gpu.py --corpus "$corpus" "${@:2}" 2>&1 | tee "$out/gpu.jsonl"
