@@ -28,6 +28,13 @@ from rnn_demo.train import TrainConfig
 # On ZeroGPU each run borrows a GPU for its budget plus overhead; elsewhere this is the function itself.
 train_on_device = spaces.GPU(duration=session.gpu_duration)(session.train_events)
 ON_ZERO_GPU = train_on_device is not session.train_events
+
+
+def settings_from_env() -> session.AppSettings:
+    """This deployment's limits; on ZeroGPU training runs on a GPU, so the GPU defaults apply."""
+    return session.AppSettings.from_env(gpu=ON_ZERO_GPU or None)
+
+
 PLOT_COLUMNS = ["step", "loss", "series"]
 
 
@@ -134,7 +141,7 @@ def Number(*args, **kwargs) -> gr.Number:  # noqa: N802
 
 def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
     """The whole app; ``settings`` default to the ``RNN_DEMO_*`` environment variables."""
-    settings = settings or session.AppSettings.from_env(gpu=ON_ZERO_GPU or None)
+    settings = settings or settings_from_env()
     defaults = settings.defaults()  # the benchmarked ones for this CPU or GPU: the UI shows these, never its own
     set_cpu_threads(settings.training_threads)  # as training will: the summary's speed estimate then matches
     shelf = session.ModelShelf(settings)
@@ -393,7 +400,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
 
 def launch_options(settings: session.AppSettings | None = None) -> dict:
     """What ``launch()`` needs besides the address: upload cap, look, no run history (it would keep tokens)."""
-    settings = settings or session.AppSettings.from_env()
+    settings = settings or settings_from_env()
     return dict(
         max_file_size=settings.max_bytes,
         theme=gr.themes.Soft(primary_hue="blue", secondary_hue="orange"),
@@ -404,5 +411,5 @@ def launch_options(settings: session.AppSettings | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    app_settings = session.AppSettings.from_env(gpu=ON_ZERO_GPU or None)
+    app_settings = settings_from_env()
     build_demo(app_settings).launch(**launch_options(app_settings))
