@@ -44,7 +44,10 @@ Four more tricks, all measured on the 2-core CPU this project targets:
 - the per-step GEMMs on oneDNN, with ``W_hh`` packed once per window (:func:`_step_product`):
   each step's product is thin (``B`` rows), and oneDNN ran it 22–31 % faster than ``torch.addmm``
   in float32 (8–22 % in bf16), adding the step's input projection as it writes. The GRU keeps
-  ``b_hn`` where ``x_n`` was (:func:`_gru_split`), so its whole step is that one product too.
+  ``b_hn`` where ``x_n`` was (:func:`_gru_split`), so its whole step is that one product too, and
+  saves each step's product itself for backward (``[r z h_n]``, activated in place): one copy per
+  step fewer, a tie while the machine is quiet and +4–11 % for a whole training step in the
+  rounds where it was slow (bench/RESULTS.md §1).
 - fewer passes over memory: in-place ops into preallocated per-window buffers and one per-thread
   scratch buffer for backward's gradient blocks (fresh memory costs page faults).
 - :func:`run_on_tokens`: when the first layer reads an embedding (no dropout in between), its input
@@ -334,10 +337,10 @@ class LSTMTableLayer(torch.autograd.Function):
 # ----- GRU ------------------------------------------------------------------------------------
 
 
-def _gru_gates(gates: Tensor, hidden: int) -> tuple[tuple[Tensor, ...], ...]:
-    """Per-step views of ``[r z]``, ``r``, ``z`` and ``h_n`` in a (T, B, 3H) gate buffer."""
+def _gru_gates(steps: tuple[Tensor, ...], hidden: int) -> tuple[tuple[Tensor, ...], ...]:
+    """Per-step views of ``[r z]``, ``r``, ``z`` and ``h_n`` in the steps' (B, 3H) gate blocks."""
     bounds = ((0, 2 * hidden), (0, hidden), (hidden, 2 * hidden), (2 * hidden, None))
-    return tuple(_steps(gates, start, stop) for start, stop in bounds)
+    return tuple(tuple(step[:, start:stop] for step in steps) for start, stop in bounds)
 
 
 def _gru_split(x_side: Tensor, b_hh: Tensor) -> tuple[Tensor, Tensor]:
@@ -350,42 +353,44 @@ def _gru_split(x_side: Tensor, b_hh: Tensor) -> tuple[Tensor, Tensor]:
     return x_side, x_n
 
 
-def _gru_forward(gates: Tensor, n: Tensor, h0: Tensor, w_hh: Tensor) -> Tensor:
+def _gru_forward(gates: Tensor, n: Tensor, h0: Tensor, w_hh: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
     """Steps a GRU over ``gates`` (T, B, 3H) = ``[x_r x_z b_hn]`` and ``n`` (T, B, H) = ``2 x_n``
-    (see :func:`_gru_split`). On return ``gates`` holds ``r, z`` and every step's
-    ``h_n = h_{t−1} W_hnᵀ + b_hn``, and ``n`` holds ``n``. Returns ``out``."""
+    (see :func:`_gru_split`); on return ``n`` holds ``n``. Returns ``out`` and every step's
+    product, ``[a_r a_z h_n]`` (B, 3H), turned in place into ``[r z h_n]`` — what backward needs
+    of it, kept where the product wrote it rather than copied into a buffer."""
     steps, batch, three_h = gates.shape
     hidden = three_h // 3
     out = gates.new_empty(steps, batch, hidden)
     step_product = _step_product(w_hh, batch)
     minus_one = gates.new_full((), -1.0)
-    rz, r, z, hn = _gru_gates(gates, hidden)
     x_side, candidate, h = gates.unbind(0), n.unbind(0), out.unbind(0)
+    products = []
     h_prev = h0
     for t in range(steps):
         a = step_product(h_prev, x_side[t])  # [a_r a_z h_n]: the one GEMM of the step, onto the x-side
-        torch.sigmoid(a[:, : 2 * hidden], out=rz[t])
-        hn[t].copy_(a[:, 2 * hidden :])  # h_n, kept for backward
-        candidate[t].addcmul_(r[t], hn[t], value=2).sigmoid_()
+        r, z, hn = a[:, :hidden], a[:, hidden : 2 * hidden], a[:, 2 * hidden :]
+        a[:, : 2 * hidden].sigmoid_()  # r, z
+        candidate[t].addcmul_(r, hn, value=2).sigmoid_()
         torch.add(minus_one, candidate[t], alpha=2, out=candidate[t])  # n = tanh(x_n + r ⊙ h_n)
-        torch.lerp(candidate[t], h_prev, z[t], out=h[t])  # h_t = n + z ⊙ (h_{t−1} − n)
+        torch.lerp(candidate[t], h_prev, z, out=h[t])  # h_t = n + z ⊙ (h_{t−1} − n)
+        products.append(a)
         h_prev = h[t]
-    return out
+    return out, tuple(products)
 
 
-def _gru_backward(gates, n_steps, out, h0, w_hh, d_out, d_hn, need_h0, need_w_hh):
+def _gru_backward(products, n_steps, out, h0, w_hh, d_out, d_hn, need_h0, need_w_hh):
     """Steps 3 and 4 of the module docstring for the recurrent part; returns ``dG`` (T, B, 3H) and
     ``da_n`` (T, B, H) (workspace views), ``dh0``, ``dW_hh`` and ``db_hh``."""
     steps, batch, hidden = out.shape
     d_out = _output_gradient(d_out, out)
-    scratch = _workspace(gates.numel() + out.numel(), gates)
-    d_g = scratch[: gates.numel()].view_as(gates)  # [da_r da_z dh_n] of every step
-    d_n = scratch[gates.numel() :].view_as(out)  # da_n of every step
+    scratch = _workspace(4 * out.numel(), out)
+    d_g = scratch[: 3 * out.numel()].view(steps, batch, 3 * hidden)  # [da_r da_z dh_n] of every step
+    d_n = scratch[3 * out.numel() :].view_as(out)  # da_n of every step
     dh = _first_gradient(d_out, d_hn)
     spare = out.new_empty(batch, hidden)
     d_rz = out.new_empty(batch, 2 * hidden)  # [dr dz] before σ'
     dr_, dz_ = d_rz[:, :hidden], d_rz[:, hidden:]
-    rz, r, z, hn = _gru_gates(gates, hidden)
+    rz, r, z, hn = _gru_gates(products, hidden)
     dg, dg_rz, dg_n = d_g.unbind(0), _steps(d_g, 0, 2 * hidden), _steps(d_g, 2 * hidden, None)
     n, da_n, go = n_steps.unbind(0), d_n.unbind(0), d_out.unbind(0)
     h_prev = (h0, *out.unbind(0)[:-1])
@@ -456,8 +461,8 @@ class GRULayer(torch.autograd.Function):
         bias = _gru_x_bias(b_ih, b_hh, hidden) * scale
         x_side = torch.addmm(bias, x2d, (w_ih * scale[:, None]).t()).view(steps, batch, 3 * hidden)
         gates, n = _gru_split(x_side, b_hh)
-        out = _gru_forward(gates, n, h0, w_hh)
-        ctx.save_for_backward(x2d, h0, w_ih, w_hh, gates, n, out)
+        out, products = _gru_forward(gates, n, h0, w_hh)
+        ctx.save_for_backward(x2d, h0, w_ih, w_hh, n, out, *products)
         ctx.set_materialize_grads(False)
         return out, out[-1].clone()
 
@@ -465,9 +470,9 @@ class GRULayer(torch.autograd.Function):
     @_backward_as_forward
     @once_differentiable
     def backward(ctx, d_out, d_hn):
-        x2d, h0, w_ih, w_hh, gates, n, out = ctx.saved_tensors
+        x2d, h0, w_ih, w_hh, n, out, *products = ctx.saved_tensors
         need = ctx.needs_input_grad
-        d_g, d_n, dh0, dw_hh = _gru_backward(gates, n, out, h0, w_hh, d_out, d_hn, need[1], need[3])
+        d_g, d_n, dh0, dw_hh = _gru_backward(products, n, out, h0, w_hh, d_out, d_hn, need[1], need[3])
         two = 2 * out.shape[-1]
         dg2d, dn2d = d_g.view(-1, d_g.shape[-1]), d_n.view(-1, d_n.shape[-1])
         db_hh = dg2d.sum(0) if need[4] or need[5] else None
@@ -497,8 +502,8 @@ class GRUTableLayer(torch.autograd.Function):
         flat = ids.reshape(-1)
         scaled = _gru_x_bias(table, b_hh, hidden) * _doubled(3, 2, hidden, table)
         gates, n = _gru_split(torch.index_select(scaled, 0, flat).view(steps, batch, 3 * hidden), b_hh)
-        out = _gru_forward(gates, n, h0, w_hh)
-        ctx.save_for_backward(flat, h0, w_hh, gates, n, out)
+        out, products = _gru_forward(gates, n, h0, w_hh)
+        ctx.save_for_backward(flat, h0, w_hh, n, out, *products)
         ctx.vocab = table.shape[0]
         ctx.set_materialize_grads(False)
         return out, out[-1].clone()
@@ -507,12 +512,12 @@ class GRUTableLayer(torch.autograd.Function):
     @_backward_as_forward
     @once_differentiable
     def backward(ctx, d_out, d_hn):
-        flat, h0, w_hh, gates, n, out = ctx.saved_tensors
+        flat, h0, w_hh, n, out, *products = ctx.saved_tensors
         need = ctx.needs_input_grad
-        d_g, d_n, dh0, dw_hh = _gru_backward(gates, n, out, h0, w_hh, d_out, d_hn, need[2], need[3])
+        d_g, d_n, dh0, dw_hh = _gru_backward(products, n, out, h0, w_hh, d_out, d_hn, need[2], need[3])
         dg2d, dn2d = d_g.view(flat.numel(), -1), d_n.view(flat.numel(), -1)
         # dG summed per token id: the x-side gradient of the table, except its n part (dh_n, not da_n)
-        per_token = gates.new_zeros(ctx.vocab, d_g.shape[-1]).index_add_(0, flat, dg2d)
+        per_token = out.new_zeros(ctx.vocab, d_g.shape[-1]).index_add_(0, flat, dg2d)
         db_hh = per_token.sum(0) if need[4] else None  # Σ dG over the window, from V rows, not T·B
         d_table = None
         if need[1]:
