@@ -90,6 +90,12 @@ _scratch = threading.local()
 # Whether the per-step products run on oneDNN with the weight packed once per window (else torch.addmm,
 # which is MKL's sgemm for float32). Tests switch it off to check both paths give the same results.
 ONEDNN_STEPS = True
+# The smallest hidden size for which oneDNN pays: below it torch.addmm makes whole training steps
+# faster. oneDNN costs ~17 µs per call (MKL's float32 sgemm ~4 µs) and ~0.25 ms per window to pack the
+# weight. Whole training steps, oneDNN ÷ addmm, LSTM and GRU, batch 16 and 64 (2-core Zen 4): float32
+# 0.78–0.99× at hidden 128–256, 1.02–1.03× at 320, 1.07–1.15× at 384–512; bf16 0.94–1.00× at 32–64,
+# 1.00–1.05× at 128, 1.02–1.08× at 192–512 (bench/RESULTS.md §1).
+ONEDNN_MIN_HIDDEN = {torch.float32: 320, torch.bfloat16: 128}
 
 
 # Under CPU autocast (bf16 training, see devices.py) a layer runs entirely in bf16: its float inputs,
@@ -120,14 +126,15 @@ def _doubled(gates: int, which: int, hidden: int, like: Tensor) -> Tensor:
 
 
 def _onednn_packs(weight: Tensor) -> bool:
-    """Whether oneDNN runs products with this weight: float32, or bf16 where the CPU has it."""
+    """Whether oneDNN runs the step products with this recurrent weight (either orientation): on a
+    CPU, float32 or bf16 where the CPU has it, and a hidden size at which it pays."""
     if not (ONEDNN_STEPS and weight.device.type == "cpu" and torch.backends.mkldnn.is_available()):
         return False
     if not hasattr(torch.ops.mkldnn, "_linear_pointwise"):  # torch built without oneDNN's linear ops
         return False
-    return weight.dtype == torch.float32 or (
-        weight.dtype == torch.bfloat16 and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    )
+    if min(weight.shape) < ONEDNN_MIN_HIDDEN.get(weight.dtype, float("inf")):
+        return False
+    return weight.dtype == torch.float32 or torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def _step_product(weight: Tensor, batch: int) -> Callable[[Tensor, Tensor], Tensor]:

@@ -253,8 +253,12 @@ def test_bf16_autocast_runs_the_kernels_in_bf16_close_to_float32(cell, tokens):
 def test_onednn_step_products_equal_the_addmm_path(monkeypatch, cell, tokens):
     """The per-step products on oneDNN with packed weights (the default wherever torch has oneDNN)
     give the outputs and gradients of plain ``torch.addmm``."""
-    assert recurrence._onednn_packs(torch.zeros(3, 2)) == torch.backends.mkldnn.is_available()
-    assert not recurrence._onednn_packs(torch.zeros(3, 2, dtype=torch.float64))  # gradcheck's dtype: addmm
+    default_size = torch.zeros(4 * 384, 384)
+    assert recurrence._onednn_packs(default_size) == torch.backends.mkldnn.is_available()
+    assert recurrence._onednn_packs(default_size.t()) == torch.backends.mkldnn.is_available()  # backward's
+    assert not recurrence._onednn_packs(torch.zeros(4 * 128, 128))  # too small to pay in float32: addmm
+    assert not recurrence._onednn_packs(default_size.double())  # gradcheck's dtype: addmm
+    monkeypatch.setitem(recurrence.ONEDNN_MIN_HIDDEN, torch.float32, 1)  # the small model below on oneDNN too
     torch.manual_seed(0)
     rnn = MODULES[cell](6, 10, 2)
     embedding = torch.randn(11, 6, requires_grad=True)
