@@ -43,11 +43,12 @@ Four more tricks, all measured on the 2-core CPU this project targets:
   a tanh get their pre-activations doubled (rows of the weights × 2) and go through ``sigmoid_``.
 - the per-step GEMMs on oneDNN, with ``W_hh`` packed once per window (:func:`_step_product`):
   each step's product is thin (``B`` rows), and oneDNN ran it 22–31 % faster than ``torch.addmm``
-  in float32 (8–22 % in bf16), adding the step's input projection as it writes. The GRU keeps
-  ``b_hn`` where ``x_n`` was (:func:`_gru_split`), so its whole step is that one product too, and
-  saves each step's product itself for backward (``[r z h_n]``, activated in place): one copy per
-  step fewer, a tie while the machine is quiet and +4–11 % for a whole training step in the
-  rounds where it was slow (bench/RESULTS.md §1).
+  in float32 (8–22 % in bf16), adding the step's input projection as it writes; its fixed costs
+  make small models slower, so only from a hidden size where it pays (``ONEDNN_MIN_HIDDEN``).
+  The GRU keeps ``b_hn`` where ``x_n`` was (:func:`_gru_split`), so its whole step is that one
+  product too, and saves each step's product itself for backward (``[r z h_n]``, activated in
+  place): one copy per step fewer, a tie while the machine is quiet and +4–11 % for a whole
+  training step in the rounds where it was slow (bench/RESULTS.md §1).
 - fewer passes over memory: in-place ops into preallocated per-window buffers and one per-thread
   scratch buffer for backward's gradient blocks (fresh memory costs page faults).
 - :func:`run_on_tokens`: when the first layer reads an embedding (no dropout in between), its input
