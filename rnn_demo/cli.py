@@ -50,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-every", type=float, help="steps (step budget) or seconds (time budget) between validations")
     train.add_argument("--implementation", choices=["fused", "scratch"])
     train.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
-    train.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="matmuls in bf16 (auto: on CUDA and on CPUs with bf16 in hardware)")
+    train.add_argument(
+        "--precision", choices=["auto", "bf16", "fp32"],
+        help="matmuls in bf16 (auto: on CUDA, and on CPUs with bf16 in hardware for hidden sizes from 128)",
+    )
     train.add_argument("--threads", type=int, help="CPU threads (default: the usable cores, fewer while another process competes for them)")
     train.add_argument("--seed", type=int)
     train.add_argument("--max-bytes", type=float, default=20, help="corpus size cap in MB (default 20)")

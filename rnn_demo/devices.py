@@ -10,7 +10,10 @@ Precision: training runs its matrix products in bfloat16 (autocast; the weights,
 the losses stay float32) on CUDA, and on CPUs that multiply bf16 in hardware (AVX512-BF16, AMX).
 On the project's 2-core Zen 4 machine a bf16 matmul runs 2.3× faster than a float32 one, training
 runs 1.5–1.7× more tokens/s, and 60 s of training reach a *lower* validation loss (LSTM 1.528
-against 1.563, bench/RESULTS.md). CPUs without it would emulate bf16 slowly, so they stay float32.
+against 1.563, bench/RESULTS.md). CPUs without it would emulate bf16 slowly, so they stay float32,
+and so do small models on any CPU: below hidden 128 each step's work is its many small ops, which
+bf16 makes slower (each converts on the way in and out), not its products — at hidden 64 float32
+trained 1.1–1.5× as fast as bf16 on two threads, 0.9–1.4× on one (bench/RESULTS.md §8).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from .errors import UserError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "bf16", "fp32")
+CPU_BF16_MIN_HIDDEN = 128  # "auto" trains smaller models in float32 on a CPU (see above)
 
 
 def pick_device(preference: str = "auto") -> torch.device:
@@ -62,17 +66,19 @@ def cpu_has_bf16() -> bool:
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
-def pick_precision(device: torch.device, preference: str = "auto") -> str:
-    """``"bf16"`` or ``"fp32"`` for training on ``device``; ``"auto"`` picks the faster one."""
+def pick_precision(device: torch.device, preference: str = "auto", hidden_size: int | None = None) -> str:
+    """``"bf16"`` or ``"fp32"`` for training on ``device``; ``"auto"`` picks the faster one for a
+    model of ``hidden_size`` (``None``: the default's size)."""
     if preference not in PRECISIONS:
         raise UserError(f"unknown precision {preference!r}: choose one of {', '.join(PRECISIONS)}")
     if device.type == "mps" and preference == "bf16":
         raise UserError("--precision bf16: training in bf16 is supported on CUDA and CPUs, not on Apple MPS")
     if preference != "auto":
         return preference
-    if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()):
+    if device.type == "cuda":
         return "bf16"
-    return "fp32"
+    big_enough = hidden_size is None or hidden_size >= CPU_BF16_MIN_HIDDEN
+    return "bf16" if device.type == "cpu" and cpu_has_bf16() and big_enough else "fp32"
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:

@@ -9,7 +9,8 @@ and a file it refuses is refused with the same message.
 The speed is an *estimate*: the training FLOPs per token of the chosen model (NOTES §2: an LSTM
 layer costs ≈ 24·H·(H+I) per token, a GRU layer ≈ 18·H·(H+I), the decoder ≈ 6·H·V) divided into
 the matrix-multiply throughput this device shows in a 50 ms probe, times the share of that peak an
-RNN of this size reached when measured (≈ 0.7 on a CPU). Good to a factor of about two.
+RNN's products reached when measured (0.9 in float32, 0.7 in bf16 on a CPU), plus the small ops
+every time step costs. On the CPU it was fitted on, within 0.62–1.5× of the measured speed.
 """
 
 from __future__ import annotations
@@ -28,19 +29,23 @@ from .devices import describe, pick_device, pick_precision
 from .errors import UserError
 from .train import TrainConfig
 
-# The share of the probed matmul throughput (in the training precision) a training step of a small
-# RNN reaches: on a CPU ~0.7 in float32 and ~0.5 in bf16 (bench/RESULTS.md §1); on an H200 0.13 of
-# its 8192³ bf16 product (bench/gpu.py: a 2 × 1024 LSTM at batch 128 × 128; float32 not measured).
-EFFICIENCY = {"cpu": {"fp32": 0.7, "bf16": 0.5}, "cuda": {"fp32": 0.13, "bf16": 0.13}, "mps": {"fp32": 0.1}}
+# The share of the probed matmul throughput (in the training precision) the compute of a training
+# step reaches: on a CPU 0.9 in float32 and 0.7 in bf16 (fitted with CPU_TIME_STEP_COST to
+# bench/estimate_accuracy.py, see below); on an H200 0.13 of its 8192³ bf16 product (bench/gpu.py:
+# a 2 × 1024 LSTM at batch 128 × 128; float32 not measured).
+EFFICIENCY = {"cpu": {"fp32": 0.9, "bf16": 0.7}, "cuda": {"fp32": 0.13, "bf16": 0.13}, "mps": {"fp32": 0.1}}
 PROBE_SIZE = {"cuda": 8192}  # the matmul the probe times (others: 1024), as the benchmarks did
 # Fixed cost of one training step (optimizer, clipping, per-op overhead), which dominates for tiny models.
 STEP_OVERHEAD = {"cpu": 0.001, "cuda": 0.0032, "mps": 0.002}
-# On a CPU a window can't take less than its per-time-step ops (forward and backward, per layer),
-# whatever the model's size. Measured with the trainer on a tiny model (hidden 8, batch 4, bf16),
-# the slower cell: ~0.13 ms per step and layer on one thread, ~0.105 ms on two (spinning OpenMP
-# waits; with sleeping waits it was ~0.75 ms). Without this floor the estimate for a small model
-# came out 4-7x too fast.
-CPU_TIME_STEP_FLOOR = {"one thread": 0.13e-3, "more threads": 0.105e-3}
+# On a CPU each time step of each layer also costs its small ops (elementwise gates, the calls of its
+# thin products), which wait on one another and so add to the compute rather than overlap it:
+# ~0.09 ms on one thread, ~0.11 ms on two (spinning OpenMP waits). Fitted with EFFICIENCY to two
+# runs of bench/estimate_accuracy.py (hidden 64-768, batch 16 and 64, 1-2 layers, both cells and
+# precisions, 1 and 2 threads; 2-core Zen 4): the estimate lands at 0.62-1.24x the measured speed
+# while the machine is quiet (13 % off on average), up to 1.49x when it is slow, which its matmul
+# probe doesn't show (bench/RESULTS.md §8). The earlier model, max(compute, a per-time-step floor)
+# with 0.7 / 0.5, was 31 % off on average and up to 2.3x too fast for small models.
+CPU_TIME_STEP_COST = {"one thread": 0.09e-3, "more threads": 0.11e-3}
 # On CUDA the per-time-step kernel launches take ~0.05 ms per step and layer, and the GPU computes
 # while the CPU launches, so a step takes the longer of the two, plus the fixed overhead. Fitted to
 # the H200 sweep (bench/RESULTS.md, "GPU"): within 5 % for the 1 × 384, 2 × 512 and GRU runs, 17 %
@@ -48,9 +53,9 @@ CPU_TIME_STEP_FLOOR = {"one thread": 0.13e-3, "more threads": 0.105e-3}
 CUDA_TIME_STEP_FLOOR = 0.05e-3
 
 
-def cpu_time_step_floor(threads: int) -> float:
-    """Seconds per time step and layer below which a CPU window can't go, on ``threads`` threads."""
-    return CPU_TIME_STEP_FLOOR["one thread" if threads == 1 else "more threads"]
+def cpu_time_step_cost(threads: int) -> float:
+    """Seconds of small, serial ops per time step and layer of a CPU training step, on ``threads`` threads."""
+    return CPU_TIME_STEP_COST["one thread" if threads == 1 else "more threads"]
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,7 @@ def summarize_corpus(
         parameters=parameter_count(config, vocab_size),
         batch_size=batch_size,
         tokens_per_second=estimate_tokens_per_second(config, vocab_size, probe, batch_size) if probe else None,
-        device=describe(probe, pick_precision(probe, config.precision)) if probe else device,
+        device=describe(probe, pick_precision(probe, config.precision, config.hidden_size)) if probe else device,
         seconds=config.seconds,
     )
 
@@ -205,10 +210,10 @@ def flops_per_token(config: TrainConfig, vocab_size: int) -> float:
 def estimate_tokens_per_second(
     config: TrainConfig, vocab_size: int, device: torch.device | None = None, batch_size: int | None = None
 ) -> float:
-    """Training throughput: compute at the probed speed plus a fixed overhead per step, but no
-    faster than a CPU's per-time-step floor."""
+    """Training throughput: compute at the probed speed plus a fixed overhead per step, plus on a
+    CPU the small ops of every time step, and on CUDA no faster than its kernel launches."""
     device = device or pick_device(config.device)
-    precision = pick_precision(device, config.precision)
+    precision = pick_precision(device, config.precision, config.hidden_size)
     efficiency = EFFICIENCY.get(device.type, {}).get(precision, 0.1)
     threads = torch.get_num_threads()
     flops = efficiency * matmul_flops(device.type, threads, precision)
@@ -216,7 +221,7 @@ def estimate_tokens_per_second(
     compute = tokens_per_step * flops_per_token(config, vocab_size) / flops
     overhead = STEP_OVERHEAD.get(device.type, 0.002)
     if device.type == "cpu":
-        step_seconds = max(compute + overhead, cpu_time_step_floor(threads) * config.seq_len * config.num_layers)
+        step_seconds = compute + overhead + cpu_time_step_cost(threads) * config.seq_len * config.num_layers
     elif device.type == "cuda":
         step_seconds = max(compute, CUDA_TIME_STEP_FLOOR * config.seq_len * config.num_layers) + overhead
     else:

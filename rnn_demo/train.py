@@ -60,7 +60,7 @@ class TrainConfig:
     eval_tokens: int = 32_768  # periodic validations read this much; the final one reads all
     sample_length: int = 0  # > 0: a sample of this many tokens at each validation
     device: str = "auto"
-    precision: str = "auto"  # bf16 autocast where it is faster (CUDA, CPUs with bf16 in hardware), see devices.py
+    precision: str = "auto"  # bf16 autocast where it is faster (CUDA; CPUs with bf16 in hardware, hidden ≥ 128), see devices.py
     threads: int | None = None  # None: every usable core, and a timed run re-decides as it goes (thread_tuner.py)
     seed: int = 0
 
@@ -155,7 +155,7 @@ class Trainer:
         self.config = config
         self.source = source or {}
         self.device = pick_device(config.device)
-        self.precision = pick_precision(self.device, config.precision)
+        self.precision = pick_precision(self.device, config.precision, config.hidden_size)
         self.cpu_threads: int | None = None
         self.thread_tuner: ThreadTuner | None = None
         if self.device.type == "cpu":

@@ -254,6 +254,10 @@ def test_word_level_model_trains_saves_and_writes_prose(tmp_path, corpus_text):
 def test_precision_auto_picks_bf16_where_the_hardware_multiplies_it():
     cpu = torch.device("cpu")
     assert pick_precision(cpu) == ("bf16" if cpu_has_bf16() else "fp32")
+    assert pick_precision(cpu, hidden_size=384) == pick_precision(cpu)  # the default model's size
+    assert pick_precision(cpu, hidden_size=64) == "fp32"  # small models train faster in float32 on any CPU
+    assert pick_precision(cpu, "bf16", hidden_size=64) == "bf16"  # unless asked
+    assert pick_precision(torch.device("cuda"), hidden_size=64) == "bf16"
     assert pick_precision(torch.device("cuda")) == "bf16"
     assert pick_precision(torch.device("mps")) == "fp32"
     assert (pick_precision(cpu, "fp32"), pick_precision(cpu, "bf16")) == ("fp32", "bf16")
