@@ -9,8 +9,8 @@ and a file it refuses is refused with the same message.
 The speed is an *estimate*: the training FLOPs per token of the chosen model (NOTES §2: an LSTM
 layer costs ≈ 24·H·(H+I) per token, a GRU layer ≈ 18·H·(H+I), the decoder ≈ 6·H·V) divided into
 the matrix-multiply throughput this device shows in a 50 ms probe, times the share of that peak an
-RNN's products reached when measured (0.9 in float32, 0.7 in bf16 on a CPU), plus the small ops
-every time step costs. On the CPU it was fitted on, within 0.62–1.5× of the measured speed.
+RNN's products reached when measured (0.9 in float32, 0.75 in bf16 on a CPU), plus the small ops
+every time step costs. On the CPU it was fitted on, within 0.72–1.5× of the measured speed.
 """
 
 from __future__ import annotations
@@ -30,22 +30,25 @@ from .errors import UserError
 from .train import TrainConfig
 
 # The share of the probed matmul throughput (in the training precision) the compute of a training
-# step reaches: on a CPU 0.9 in float32 and 0.7 in bf16 (fitted with CPU_TIME_STEP_COST to
+# step reaches: on a CPU 0.9 in float32 and 0.75 in bf16 (fitted with CPU_TIME_STEP_COST to
 # bench/estimate_accuracy.py, see below); on an H200 0.13 of its 8192³ bf16 product (bench/gpu.py:
 # a 2 × 1024 LSTM at batch 128 × 128; float32 not measured).
-EFFICIENCY = {"cpu": {"fp32": 0.9, "bf16": 0.7}, "cuda": {"fp32": 0.13, "bf16": 0.13}, "mps": {"fp32": 0.1}}
+EFFICIENCY = {"cpu": {"fp32": 0.9, "bf16": 0.75}, "cuda": {"fp32": 0.13, "bf16": 0.13}, "mps": {"fp32": 0.1}}
 PROBE_SIZE = {"cuda": 8192}  # the matmul the probe times (others: 1024), as the benchmarks did
 # Fixed cost of one training step (optimizer, clipping, per-op overhead), which dominates for tiny models.
 STEP_OVERHEAD = {"cpu": 0.001, "cuda": 0.0032, "mps": 0.002}
 # On a CPU each time step of each layer also costs its small ops (elementwise gates, the calls of its
-# thin products), which wait on one another and so add to the compute rather than overlap it:
-# ~0.09 ms on one thread, ~0.11 ms on two (spinning OpenMP waits). Fitted with EFFICIENCY to two
-# runs of bench/estimate_accuracy.py (hidden 64-768, batch 16 and 64, 1-2 layers, both cells and
-# precisions, 1 and 2 threads; 2-core Zen 4): the estimate lands at 0.62-1.24x the measured speed
-# while the machine is quiet (13 % off on average), up to 1.49x when it is slow, which its matmul
-# probe doesn't show (bench/RESULTS.md §8). The earlier model, max(compute, a per-time-step floor)
-# with 0.7 / 0.5, was 31 % off on average and up to 2.3x too fast for small models.
-CPU_TIME_STEP_COST = {"one thread": 0.09e-3, "more threads": 0.11e-3}
+# thin products), which wait on one another and so add to the compute rather than overlap it; bf16
+# doubles them (each converts on the way in and out). Fitted with EFFICIENCY to three runs of
+# bench/estimate_accuracy.py (hidden 64-768, batch 16 and 64, 1-2 layers, both cells and precisions,
+# 1 and 2 threads; 2-core Zen 4): the estimate lands at 0.72-1.23x the measured speed while the
+# machine is quiet (11 % off on average), up to 1.49x when it is slow, which its matmul probe
+# doesn't show (bench/RESULTS.md §8). The earlier model, max(compute, a per-time-step floor) with
+# 0.7 / 0.5, was 31 % off on average and up to 2.3x too fast for small models.
+CPU_TIME_STEP_COST = {  # seconds per time step and layer, spinning OpenMP waits
+    "fp32": {"one thread": 0.06e-3, "more threads": 0.09e-3},
+    "bf16": {"one thread": 0.12e-3, "more threads": 0.15e-3},
+}
 # On CUDA the per-time-step kernel launches take ~0.05 ms per step and layer, and the GPU computes
 # while the CPU launches, so a step takes the longer of the two, plus the fixed overhead. Fitted to
 # the H200 sweep (bench/RESULTS.md, "GPU"): within 5 % for the 1 × 384, 2 × 512 and GRU runs, 17 %
@@ -53,9 +56,9 @@ CPU_TIME_STEP_COST = {"one thread": 0.09e-3, "more threads": 0.11e-3}
 CUDA_TIME_STEP_FLOOR = 0.05e-3
 
 
-def cpu_time_step_cost(threads: int) -> float:
+def cpu_time_step_cost(threads: int, precision: str) -> float:
     """Seconds of small, serial ops per time step and layer of a CPU training step, on ``threads`` threads."""
-    return CPU_TIME_STEP_COST["one thread" if threads == 1 else "more threads"]
+    return CPU_TIME_STEP_COST[precision]["one thread" if threads == 1 else "more threads"]
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,7 @@ def estimate_tokens_per_second(
     compute = tokens_per_step * flops_per_token(config, vocab_size) / flops
     overhead = STEP_OVERHEAD.get(device.type, 0.002)
     if device.type == "cpu":
-        step_seconds = compute + overhead + cpu_time_step_cost(threads) * config.seq_len * config.num_layers
+        step_seconds = compute + overhead + cpu_time_step_cost(threads, precision) * config.seq_len * config.num_layers
     elif device.type == "cuda":
         step_seconds = max(compute, CUDA_TIME_STEP_FLOOR * config.seq_len * config.num_layers) + overhead
     else:

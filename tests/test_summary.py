@@ -22,7 +22,7 @@ def test_a_tiny_model_is_estimated_by_its_time_steps(threads):
         config = tiny_config(hidden_size=8, embedding_size=4, batch_size=4, seq_len=32, threads=threads)
         for layers in (1, 2):
             estimate = estimate_tokens_per_second(replace(config, num_layers=layers), 20, torch.device("cpu"))
-            serial = STEP_OVERHEAD["cpu"] + cpu_time_step_cost(threads) * config.seq_len * layers
+            serial = STEP_OVERHEAD["cpu"] + cpu_time_step_cost(threads, "fp32") * config.seq_len * layers
             # the compute of 4 × 32 tokens of this model is ~1e-5 s, next to the 4-7 ms of small ops
             assert estimate == pytest.approx(config.batch_size * config.seq_len / serial, rel=0.02)
     finally:
