@@ -11,10 +11,13 @@ the same way.
 - :class:`ModelShelf`: pretrained models opened through :func:`rnn_demo.catalog.open_model`
   (Hub first, bundled ``checkpoints/`` when the Hub can't be reached), cached for all sessions.
 - :func:`text_stream`: a :class:`~rnn_demo.generate.Generation` as growing text, a few updates a second.
+- :func:`finish_turns`: at exit, lets the torch work of those two streams end before the process does.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import math
 import os
 import shutil
@@ -187,6 +190,53 @@ class TrainEvent:
     info: dict | None = None  # the first event only: what is being trained (sizes, device)
 
 
+# ----- exiting while serving ------------------------------------------------------------------
+# The server runs handlers in daemon threads. If the process exits (Ctrl-C) while one of them is
+# inside a torch op, the interpreter stops that thread in the middle of C++ code and libstdc++
+# aborts the process ("terminate called without an active exception", exit code 134). So the
+# long streams below do their torch work in short turns; at exit the running turns are waited for,
+# and a thread that wants another one waits, doing nothing, until the process has ended.
+
+_turns = threading.Condition()
+_running_turns = 0
+_exiting = False
+
+
+class _Exiting(Exception):
+    """Raised instead of waiting for ever in a thread the interpreter waits for (the main thread)."""
+
+
+@contextlib.contextmanager
+def _turn() -> Iterator[None]:
+    """One stretch of torch work; once the process is exiting, it never starts."""
+    global _running_turns
+    with _turns:
+        while _exiting:
+            if not threading.current_thread().daemon:  # e.g. the main thread closing a stream at exit
+                raise _Exiting
+            _turns.wait()
+        _running_turns += 1
+    try:
+        yield
+    finally:
+        with _turns:
+            _running_turns -= 1
+            _turns.notify_all()
+
+
+def finish_turns(timeout: float = 30.0) -> bool:
+    """Start no new turn, and wait up to ``timeout`` s for the running ones; whether they all ended.
+
+    Registered with :mod:`atexit`, which runs before the interpreter stops daemon threads."""
+    global _exiting
+    with _turns:
+        _exiting = True
+        return _turns.wait_for(lambda: _running_turns == 0, timeout)
+
+
+atexit.register(finish_turns)
+
+
 def train_events(
     text: str,
     config: TrainConfig,
@@ -198,15 +248,17 @@ def train_events(
     """Train on ``text``, reporting at most every ``every`` seconds, at each validation, and at the end.
 
     Stopping early (closing the generator) ends training after the current step; the trainer then
-    validates once more and keeps its best weights, which go to ``on_stop``. That callback only
+    validates once more and keeps its best weights, which go to ``on_stop``. When the process
+    exits, the run ends after its current step (:func:`finish_turns`). That callback only
     reaches the caller when this runs in the caller's process: under ZeroGPU the generator runs in
     a worker, so callers also keep the ``model`` of the last validation event.
     """
-    trainer = Trainer(text, config, source=source)
-    data = trainer.data
-    # The untrained model's validation loss: the validation curve starts there, so it is drawn as a
-    # line from the first real validation on (a one-point series shows nothing).
-    untrained = evaluate(trainer.model, data.val_ids, config.eval_tokens).loss
+    with _turn():
+        trainer = Trainer(text, config, source=source)
+        data = trainer.data
+        # The untrained model's validation loss: the validation curve starts there, so it is drawn as
+        # a line from the first real validation on (a one-point series shows nothing).
+        untrained = evaluate(trainer.model, data.val_ids, config.eval_tokens).loss
     yield TrainEvent(
         progress={"step": 0, "tokens": 0, "train_loss": None, "val_loss": untrained, "done": False},
         info={
@@ -220,19 +272,23 @@ def train_events(
     )
     run, finished, last = trainer.run(), False, -math.inf
     try:
-        for progress in run:
-            validated = progress.val_loss is not None
-            if not (validated or progress.done or time.monotonic() - last >= every):
-                continue
-            last = time.monotonic()
-            model = _snapshot(trainer) if validated or progress.done else None
-            finished = progress.done
+        while not finished:
+            with _turn():  # one training step (and validation, and the snapshot of a new best)
+                progress = next(run, None)
+                if progress is None:
+                    break
+                validated = progress.val_loss is not None
+                if not (validated or progress.done or time.monotonic() - last >= every):
+                    continue
+                model = _snapshot(trainer) if validated or progress.done else None
+            last, finished = time.monotonic(), progress.done
             yield TrainEvent(progress.as_dict(), model=model)
     finally:
         if not finished:
-            run.close()  # the trainer validates once more and loads its best weights
-            if on_stop is not None and trainer.position.step > 0:
-                on_stop(_snapshot(trainer, use_model=True))
+            with contextlib.suppress(_Exiting), _turn():
+                run.close()  # the trainer validates once more and loads its best weights
+                if on_stop is not None and trainer.position.step > 0:
+                    on_stop(_snapshot(trainer, use_model=True))
 
 
 def _snapshot(trainer: Trainer, use_model: bool = False) -> TrainedModel:
@@ -520,8 +576,12 @@ def describe_model(model: RNNLanguageModel, origin: str) -> str:
 
 def text_stream(generation: Generation, prompt: str = "", every: float = 0.05) -> Iterator[str]:
     """The prompt plus the generated text so far, at most every ``every`` seconds, and once complete."""
-    text, last = prompt, time.monotonic()
-    for piece in generation:
+    text, last, pieces = prompt, time.monotonic(), iter(generation)
+    while True:
+        with _turn():  # one token
+            piece = next(pieces, None)
+        if piece is None:
+            break
         text += piece
         if time.monotonic() - last >= every:
             last = time.monotonic()
