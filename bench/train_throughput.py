@@ -29,7 +29,7 @@ from bench.machine import machine_info  # noqa: E402
 from bench.tutorial_cells import TutorialLM  # noqa: E402
 from rnn_demo.devices import autocast, pick_precision, set_cpu_threads  # noqa: E402
 from rnn_demo.model import RNNLanguageModel  # noqa: E402
-from rnn_demo.summary import flops_per_token  # noqa: E402
+from rnn_demo.summary import flops_per_token, matmul_speed  # noqa: E402
 from rnn_demo.tokenizers import UNK  # noqa: E402
 from rnn_demo.train import TrainConfig  # noqa: E402
 
@@ -47,13 +47,7 @@ def gemm_gflops(dtype: torch.dtype, n: int = 1024, seconds: float = 2.0, onednn:
         product = lambda: torch.ops.mkldnn._linear_pointwise(a, packed, None, "none", [], "")  # noqa: E731
     else:
         product = lambda: a @ b  # noqa: E731
-    for _ in range(3):
-        product()
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        product()
-        count += 1
-    return 2 * n**3 * count / (time.perf_counter() - start) / 1e9
+    return matmul_speed(product, n, torch.device("cpu"), seconds) / 1e9
 
 
 def build(variant: str, cell: str, config: TrainConfig) -> torch.nn.Module:

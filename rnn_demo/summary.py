@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -250,11 +251,16 @@ def probe_matmul(device: torch.device, dtype: torch.dtype, n: int = 1024) -> flo
     a CPU; bench/gpu.py: 8192³ on CUDA), so EFFICIENCY carries over."""
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
-    a @ b  # warm up
+    return matmul_speed(lambda: a @ b, n, device)
+
+
+def matmul_speed(product: Callable[[], object], n: int, device: torch.device, seconds: float = 0.05) -> float:
+    """FLOP/s of ``product``, an n³ matmul, timed for at least ``seconds`` (and 3 calls) after one warm-up."""
+    product()
     _sync(device)
     reps, began = 0, time.perf_counter()
-    while reps < 3 or time.perf_counter() - began < 0.05:
-        a @ b
+    while reps < 3 or time.perf_counter() - began < seconds:
+        product()
         reps += 1
     _sync(device)
     return reps * 2 * n**3 / (time.perf_counter() - began)
