@@ -257,10 +257,12 @@ def train_events(
         trainer = Trainer(text, config, source=source)
         data = trainer.data
         # The untrained model's validation loss: the validation curve starts there, so it is drawn as
-        # a line from the first real validation on (a one-point series shows nothing).
+        # a line from the first real validation on (a one-point series shows nothing). And what it
+        # writes (~15 ms): noise, the first sample, so a learner sees the text improve from there.
         untrained = evaluate(trainer.model, data.val_ids, config.eval_tokens).loss
+        sample = generate_text(trainer.model, length=config.sample_length, temperature=0.8, seed=0) if config.sample_length else None
     yield TrainEvent(
-        progress={"step": 0, "tokens": 0, "train_loss": None, "val_loss": untrained, "done": False},
+        progress={"step": 0, "tokens": 0, "train_loss": None, "val_loss": untrained, "sample": sample, "done": False},
         info={
             "parameters": trainer.model.parameter_count,
             "vocab_size": data.tokenizer.vocab_size,
@@ -333,6 +335,8 @@ class RunView:
             if p.get("val_loss") is not None:
                 self.headline += f" Untrained, this one scores {p['val_loss']:.2f} on the validation text."
                 self.rows.append({"step": 0, "loss": round(p["val_loss"], 4), "series": "validation"})
+                if p.get("sample"):
+                    self.samples.append((0, p["val_loss"], p["sample"]))
             self.line = "Starting…"
             return
         last_step = max((r["step"] for r in self.rows if r["series"] == "training"), default=-1)
@@ -371,7 +375,10 @@ class RunView:
         """Newest first, so the latest sample is on top."""
         if not self.samples:
             return "A sample appears here at each validation: watch the text get better."
-        return "\n\n".join(f"── step {step:,} · validation loss {loss:.3f} ──\n{text.strip()}" for step, loss, text in reversed(self.samples))
+        return "\n\n".join(
+            f"── step {step:,}{' (untrained)' if step == 0 else ''} · validation loss {loss:.3f} ──\n{text.strip()}"
+            for step, loss, text in reversed(self.samples)
+        )
 
     def stopped_status(self, trained: TrainedModel | None) -> str:
         """The status after Stop: what was kept."""

@@ -39,6 +39,9 @@ def test_train_streams_falling_loss_and_the_model_generates(client, corpus_file)
     assert validation[0] > training[-1] + 0.5 and "Untrained, this one scores" in status
     assert "Done" in status and "english.txt" in status
     assert "validation loss" in samples and samples.strip()
+    # the untrained model writes first (oldest at the bottom), shown before the first validation
+    assert samples[samples.rindex("── step") :].startswith("── step 0 (untrained) · validation loss")
+    assert any(u[2].count("── step") == 1 and "step 0 (untrained)" in u[2] for u in updates)
     # the plot grows: each update draws at least the points of the one before (blank rows aside)
     sizes = [len(losses(u[1], "training")) + len(losses(u[1], "validation")) for u in updates if u[1]]
     assert sizes == sorted(sizes) and sizes[-1] > sizes[0]
