@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 
 import torch
 
@@ -33,3 +34,32 @@ def machine_info() -> dict:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+# A cross-core penalty above this means the cores reading each other's rows do not share a cache.
+APART = 1.3
+
+
+def cross_core_penalty(rounds: int = 200) -> float | None:
+    """How much longer one core takes to read rows another core has just written than rows it wrote
+    itself (None on one thread).
+
+    Why: the host may run this VM's two vCPUs on one core complex, with a shared L3 (measured
+    1.03–1.12), or on two (1.43–1.52). In the second case each of a training step's small ops that
+    reads what the other thread wrote pays a transfer between the complexes, and two-thread
+    training runs 15–20 % slower while the matmul speed hardly moves (bench/RESULTS.md §1).
+    """
+    if torch.get_num_threads() < 2:
+        return None
+    gates, out = torch.randn(64, 1536), torch.empty(32, 384)
+    far = near = 0.0
+    for _ in range(rounds):
+        torch.sigmoid(gates, out=gates)  # big enough for torch to split it: rows 32–63 on another thread
+        start = time.perf_counter()
+        torch.mul(gates[32:, :384], 1.0, out=out)  # too small to split: this thread reads the other's rows
+        far += time.perf_counter() - start
+        torch.sigmoid(gates, out=gates)
+        start = time.perf_counter()
+        torch.mul(gates[:32, :384], 1.0, out=out)  # …and its own
+        near += time.perf_counter() - start
+    return far / near

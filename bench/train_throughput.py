@@ -5,7 +5,9 @@ and the faster of that and oneDNN with a packed weight (what the fused kernels' 
 
 Variants run interleaved in rounds (the machine drifts); each figure is the median over rounds of
 tokens/s for forward + backward + clip + Adam step on random tokens. "default" is what training
-uses here (``--precision auto``: bf16 where the CPU multiplies it in hardware). Prints JSON.
+uses here (``--precision auto``: bf16 where the CPU multiplies it in hardware). The fused float32
+rounds are also reported by where the host ran the two vCPUs at the time (``cross_core_penalty`` in
+machine.py), which moves them by 15–20 % while the matmul speed stays. Prints JSON.
 
     python bench/train_throughput.py [--rounds 5] [--seconds 4]
 """
@@ -25,7 +27,7 @@ from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.machine import machine_info  # noqa: E402
+from bench.machine import APART, cross_core_penalty, machine_info  # noqa: E402
 from bench.tutorial_cells import TutorialLM  # noqa: E402
 from rnn_demo.devices import autocast, pick_precision, set_cpu_threads  # noqa: E402
 from rnn_demo.model import RNNLanguageModel  # noqa: E402
@@ -90,6 +92,25 @@ def tokens_per_second(
     return steps * config.batch_size * config.seq_len / (time.perf_counter() - start)
 
 
+def by_placement(rates: list[float], penalties: list[tuple[float | None, float | None]], ceiling: float) -> dict:
+    """Median tokens/s and share of the ceiling over the rounds whose cross-core penalty, measured
+    just before and just after, says the two threads shared a cache both times, or were apart both
+    times; rounds where the placement changed count in neither."""
+    groups: dict[str, list[float]] = {"shared_cache": [], "apart": []}
+    for rate, (before, after) in zip(rates, penalties):
+        if before is None or after is None:
+            continue
+        if max(before, after) < APART:
+            groups["shared_cache"].append(rate)
+        elif min(before, after) >= APART:
+            groups["apart"].append(rate)
+    return {
+        name: {"rounds": len(group), "tokens_per_second": round(statistics.median(group)),
+               "fraction_of_ceiling": round(statistics.median(group) / ceiling, 3)} if group else {"rounds": 0}
+        for name, group in groups.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -102,11 +123,14 @@ def main() -> None:
     models = {key: build(key[0], key[2], config) for key in variants}
     samples: dict[tuple[str, str, str], list[float]] = {key: [] for key in variants}
     gflops: dict[tuple[str, str], list[float]] = {(p, lib): [] for p in PRECISIONS for lib in ("torch", "onednn")}
+    penalties: dict[tuple[str, str, str], list[tuple[float, float]]] = {key: [] for key in variants}
     for _ in range(args.rounds):
         for (precision, library), speeds in gflops.items():
             speeds.append(gemm_gflops(PRECISIONS[precision], onednn=library == "onednn"))
         for key in variants:
+            before = cross_core_penalty()
             samples[key].append(tokens_per_second(models[key], config, args.seconds, precision=key[1]))
+            penalties[key].append((before, cross_core_penalty()))
     measured = {key: statistics.median(g) for key, g in gflops.items()}
     gemm = {p: measured[(p, "torch")] for p in PRECISIONS}  # the issue's "sgemm" (and its bf16 twin)
     best = {p: max(measured[(p, "torch")], measured[(p, "onednn")]) for p in PRECISIONS}
@@ -131,6 +155,8 @@ def main() -> None:
             "fused_fraction_of_fastest_matmul_ceiling": {
                 p: round(rates[f"fused {p}"] / best_ceilings[p], 3) for p in PRECISIONS
             },
+            # the same, split by where the host ran the two vCPUs during each sample (machine.py)
+            "fused_fp32_by_vcpu_placement": by_placement(samples[("fused", "fp32", cell)], penalties[("fused", "fp32", cell)], ceilings["fp32"]),
         }
     print(json.dumps(result, indent=2))
 
