@@ -260,7 +260,7 @@ def train_events(
         # a line from the first real validation on (a one-point series shows nothing). And what it
         # writes (~15 ms): noise, the first sample, so a learner sees the text improve from there.
         untrained = evaluate(trainer.model, data.val_ids, config.eval_tokens).loss
-        sample = generate_text(trainer.model, length=config.sample_length, temperature=0.8, seed=0) if config.sample_length else None
+        sample = trainer.sample()
     yield TrainEvent(
         progress={"step": 0, "tokens": 0, "train_loss": None, "val_loss": untrained, "sample": sample, "done": False},
         info={

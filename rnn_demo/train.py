@@ -330,8 +330,13 @@ class Trainer:
         pos.history.append({"step": pos.step, "tokens": pos.tokens, "val_loss": result.loss})
         if progress is not None:
             progress.val_loss, progress.best_val_loss = result.loss, pos.best_val_loss
-            if self.config.sample_length:
-                progress.sample = generate_text(self.model, length=self.config.sample_length, temperature=0.8, seed=pos.step)
+            progress.sample = self.sample()
+
+    def sample(self) -> str | None:
+        """What the model writes now (``sample_length`` tokens, seeded by the step), if samples are asked for."""
+        if not self.config.sample_length:
+            return None
+        return generate_text(self.model, length=self.config.sample_length, temperature=0.8, seed=self.position.step)
 
     def _use_best_weights(self) -> None:
         """Load the best-validating weights, setting the latest aside: resuming continues from those."""
