@@ -37,7 +37,7 @@ Since then the step products run on oneDNN (below): float32, 2 threads, LSTM 39.
 and 33.1–34.4k (bench/RESULTS.md §1). What is left is mostly the per-step GEMMs (64 rows: ~80–87 %
 of the big-GEMM speed) and the ~15 small ops per step that Python issues, each a pass over memory.
 
-Four more tricks, all measured on the 2-core CPU this project targets:
+Five more tricks, all measured on the 2-core CPU this project targets:
 
 - ``tanh(y) = 2σ(2y) − 1``: torch's CPU sigmoid is ~3× faster than its tanh, so the gates that need
   a tanh get their pre-activations doubled (rows of the weights × 2) and go through ``sigmoid_``.
@@ -46,9 +46,14 @@ Four more tricks, all measured on the 2-core CPU this project targets:
   in float32 (8–22 % in bf16), adding the step's input projection as it writes; its fixed costs
   make small models slower, so only from a hidden size where it pays (``ONEDNN_MIN_HIDDEN``).
   The GRU keeps ``b_hn`` where ``x_n`` was (:func:`_gru_split`), so its whole step is that one
-  product too, and saves each step's product itself for backward (``[r z h_n]``, activated in
-  place): one copy per step fewer, a tie while the machine is quiet and +4–11 % for a whole
-  training step in the rounds where it was slow (bench/RESULTS.md §1).
+  product too.
+- each step's product is kept for backward as it is, activated in place (``[r z h_n]``,
+  ``[i f g o]``), not written back into the step's input projection, which the product has just
+  read. When the host runs the two vCPUs on different core complexes, writing lines that the
+  other core holds costs a transfer between them: the LSTM's gate sigmoid took 206–223 µs a step
+  that way instead of 31. Whole training steps, paired rounds: GRU a tie with the vCPUs close
+  and +4–11 % apart; LSTM float32 −0.9 % close and +7.8 % apart, bf16 −1.7 % and +2.4 %
+  (bench/RESULTS.md §1).
 - fewer passes over memory: in-place ops into preallocated per-window buffers and one per-thread
   scratch buffer for backward's gradient blocks (fresh memory costs page faults).
 - :func:`run_on_tokens`: when the first layer reads an embedding (no dropout in between), its input
@@ -176,54 +181,61 @@ def _steps(tensor: Tensor, start: int, stop: int | None) -> tuple[Tensor, ...]:
 # ----- LSTM -----------------------------------------------------------------------------------
 
 
-def _lstm_forward(gates: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Steps an LSTM over ``gates`` (T, B, 4H), which holds ``x_t W_ihᵀ + b_ih + b_hh`` with the
-    g rows doubled; on return it holds the activated gates.
+def _lstm_forward(
+    x_side: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor, tuple[Tensor, ...]]:
+    """Steps an LSTM over ``x_side`` (T, B, 4H), which holds ``x_t W_ihᵀ + b_ih + b_hh`` with the
+    g rows doubled.
 
     Returns ``out``, ``cells2`` (T+1, B, H) with ``cells2[t+1] = 2·c_t`` (doubled, so that
-    ``tanh(c_t) = 2σ(cells2) − 1`` needs no extra multiply), ``tanh(c_t)`` and
-    ``q_t = o ⊙ tanh'(c_t)``, the factor backward needs for ``dc``.
+    ``tanh(c_t) = 2σ(cells2) − 1`` needs no extra multiply), ``tanh(c_t)``,
+    ``q_t = o ⊙ tanh'(c_t)``, the factor backward needs for ``dc``, and every step's product
+    ``a`` (B, 4H), turned in place into the activated gates ``[i f g o]``. Activating it where the
+    product wrote it, rather than into ``x_side`` (which the product has just read), is what keeps
+    the step fast when the two threads do not share a cache (:func:`_gru_forward` does the same).
     """
-    steps, batch, four_h = gates.shape
+    steps, batch, four_h = x_side.shape
     hidden = four_h // 4
-    out = gates.new_empty(steps, batch, hidden)
-    cells2 = gates.new_empty(steps + 1, batch, hidden)
+    out = x_side.new_empty(steps, batch, hidden)
+    cells2 = x_side.new_empty(steps + 1, batch, hidden)
     torch.mul(c0, 2, out=cells2[0])
-    tanh_c = gates.new_empty(steps, batch, hidden)
-    q = gates.new_empty(steps, batch, hidden)
+    tanh_c = x_side.new_empty(steps, batch, hidden)
+    q = x_side.new_empty(steps, batch, hidden)
     step_product = _step_product(w_hh * _doubled(4, 2, hidden, w_hh)[:, None], batch)
-    minus_one = gates.new_full((), -1.0)
-    a = gates.unbind(0)
-    i, f, g, o = (_steps(gates, k * hidden, (k + 1) * hidden) for k in range(4))
+    minus_one = x_side.new_full((), -1.0)
     c2, tc, qs, h = cells2.unbind(0), tanh_c.unbind(0), q.unbind(0), out.unbind(0)
+    products = []
     h_prev = h0
-    for t in range(steps):
-        torch.sigmoid(step_product(h_prev, a[t]), out=a[t])  # the one GEMM of the step; i, f, o, σ(2 a_g)
-        torch.add(minus_one, g[t], alpha=2, out=g[t])  # g = tanh(a_g) = 2σ(2 a_g) − 1
-        torch.mul(f[t], c2[t], out=c2[t + 1])
-        c2[t + 1].addcmul_(i[t], g[t], value=2)  # 2c_t = f ⊙ 2c_{t−1} + 2 i ⊙ g
+    for t, x_t in enumerate(x_side.unbind(0)):
+        a = step_product(h_prev, x_t).sigmoid_()  # the one GEMM of the step; i, f, o, σ(2 a_g)
+        i, f, g, o = a.split(hidden, 1)
+        torch.add(minus_one, g, alpha=2, out=g)  # g = tanh(a_g) = 2σ(2 a_g) − 1
+        torch.mul(f, c2[t], out=c2[t + 1])
+        c2[t + 1].addcmul_(i, g, value=2)  # 2c_t = f ⊙ 2c_{t−1} + 2 i ⊙ g
         torch.sigmoid(c2[t + 1], out=tc[t])
         torch.add(minus_one, tc[t], alpha=2, out=tc[t])  # tanh(c_t)
-        torch.mul(o[t], tc[t], out=h[t])  # h_t = o ⊙ tanh(c_t)
-        _tanh_backward(o[t], tc[t], grad_input=qs[t])  # q_t = o ⊙ (1 − tanh²(c_t))
+        torch.mul(o, tc[t], out=h[t])  # h_t = o ⊙ tanh(c_t)
+        _tanh_backward(o, tc[t], grad_input=qs[t])  # q_t = o ⊙ (1 − tanh²(c_t))
+        products.append(a)
         h_prev = h[t]
-    return out, cells2, tanh_c, q
+    return out, cells2, tanh_c, q, tuple(products)
 
 
-def _lstm_backward(gates, cells2, tanh_c, q, out, h0, w_hh, d_out, d_hn, d_cn, need_h0, need_c0, need_w_hh):
-    """Steps 3 and 4 of the module docstring for the recurrent part; returns ``dA`` (a workspace
-    view: T, B, 4H), ``dh0``, ``dc0`` and ``dW_hh``."""
+def _lstm_backward(products, cells2, tanh_c, q, out, h0, w_hh, d_out, d_hn, d_cn, need_h0, need_c0, need_w_hh):
+    """Steps 3 and 4 of the module docstring for the recurrent part, over the steps' activated
+    gates ``products`` (:func:`_lstm_forward`); returns ``dA`` (a workspace view: T, B, 4H),
+    ``dh0``, ``dc0`` and ``dW_hh``."""
     steps, batch, hidden = out.shape
     d_out = _output_gradient(d_out, out)
-    d_gates = _workspace(gates.numel(), gates).view_as(gates)
+    d_gates = _workspace(4 * out.numel(), out).view(steps, batch, 4 * hidden)
     dh = _first_gradient(d_out, d_hn)
     dc = d_cn.clone(memory_format=torch.contiguous_format) if d_cn is not None else out.new_zeros(batch, hidden)
     pre = out.new_empty(batch, 4 * hidden)  # [di df dg do]: gradients of the activated gates
     di_, df_, dg_, do_ = pre.chunk(4, dim=1)
     zero = out.new_zeros(())
-    i, f, g = (_steps(gates, k * hidden, (k + 1) * hidden) for k in range(3))
+    i, f, g = (tuple(a[:, k * hidden : (k + 1) * hidden] for a in products) for k in range(3))
     da, da_g = d_gates.unbind(0), _steps(d_gates, 2 * hidden, 3 * hidden)
-    act, c2, tc, qs, go = gates.unbind(0), cells2.unbind(0), tanh_c.unbind(0), q.unbind(0), d_out.unbind(0)
+    act, c2, tc, qs, go = products, cells2.unbind(0), tanh_c.unbind(0), q.unbind(0), d_out.unbind(0)
     step_product = _step_product(w_hh.t(), batch)  # dout_{t−1} + da W_hh
     for t in range(steps - 1, -1, -1):
         torch.mul(dh, tc[t], out=do_)  # do = dh ⊙ tanh(c_t)
@@ -282,9 +294,9 @@ class LSTMLayer(torch.autograd.Function):
         hidden = w_hh.shape[1]
         x2d = x.reshape(steps * batch, inputs)
         scale = _doubled(4, 2, hidden, w_ih)
-        gates = torch.addmm((b_ih + b_hh) * scale, x2d, (w_ih * scale[:, None]).t()).view(steps, batch, 4 * hidden)
-        out, cells2, tanh_c, q = _lstm_forward(gates, h0, c0, w_hh)
-        ctx.save_for_backward(x2d, h0, w_ih, w_hh, gates, cells2, tanh_c, q, out)
+        x_side = torch.addmm((b_ih + b_hh) * scale, x2d, (w_ih * scale[:, None]).t()).view(steps, batch, 4 * hidden)
+        out, cells2, tanh_c, q, products = _lstm_forward(x_side, h0, c0, w_hh)
+        ctx.save_for_backward(x2d, h0, w_ih, w_hh, cells2, tanh_c, q, out, *products)
         ctx.set_materialize_grads(False)
         return out, out[-1].clone(), cells2[-1] * 0.5
 
@@ -292,10 +304,10 @@ class LSTMLayer(torch.autograd.Function):
     @_backward_as_forward
     @once_differentiable
     def backward(ctx, d_out, d_hn, d_cn):
-        x2d, h0, w_ih, w_hh, gates, cells2, tanh_c, q, out = ctx.saved_tensors
+        x2d, h0, w_ih, w_hh, cells2, tanh_c, q, out, *products = ctx.saved_tensors
         need = ctx.needs_input_grad
         d_gates, dh0, dc0, dw_hh = _lstm_backward(
-            gates, cells2, tanh_c, q, out, h0, w_hh, d_out, d_hn, d_cn, need[1], need[2], need[4]
+            products, cells2, tanh_c, q, out, h0, w_hh, d_out, d_hn, d_cn, need[1], need[2], need[4]
         )
         d2d = d_gates.view(-1, d_gates.shape[-1])
         db = d2d.sum(0) if need[5] or need[6] else None
@@ -320,9 +332,9 @@ class LSTMTableLayer(torch.autograd.Function):
         hidden = w_hh.shape[1]
         flat = ids.reshape(-1)
         scaled = table * _doubled(4, 2, hidden, table)
-        gates = torch.index_select(scaled, 0, flat).view(steps, batch, 4 * hidden)
-        out, cells2, tanh_c, q = _lstm_forward(gates, h0, c0, w_hh)
-        ctx.save_for_backward(flat, h0, w_hh, gates, cells2, tanh_c, q, out)
+        x_side = torch.index_select(scaled, 0, flat).view(steps, batch, 4 * hidden)
+        out, cells2, tanh_c, q, products = _lstm_forward(x_side, h0, c0, w_hh)
+        ctx.save_for_backward(flat, h0, w_hh, cells2, tanh_c, q, out, *products)
         ctx.vocab = table.shape[0]
         ctx.set_materialize_grads(False)
         return out, out[-1].clone(), cells2[-1] * 0.5
@@ -331,14 +343,14 @@ class LSTMTableLayer(torch.autograd.Function):
     @_backward_as_forward
     @once_differentiable
     def backward(ctx, d_out, d_hn, d_cn):
-        flat, h0, w_hh, gates, cells2, tanh_c, q, out = ctx.saved_tensors
+        flat, h0, w_hh, cells2, tanh_c, q, out, *products = ctx.saved_tensors
         need = ctx.needs_input_grad
         d_gates, dh0, dc0, dw_hh = _lstm_backward(
-            gates, cells2, tanh_c, q, out, h0, w_hh, d_out, d_hn, d_cn, need[2], need[3], need[4]
+            products, cells2, tanh_c, q, out, h0, w_hh, d_out, d_hn, d_cn, need[2], need[3], need[4]
         )
         d_table = None
         if need[1]:
-            d_table = gates.new_zeros(ctx.vocab, gates.shape[-1]).index_add_(0, flat, d_gates.view(flat.numel(), -1))
+            d_table = d_gates.new_zeros(ctx.vocab, d_gates.shape[-1]).index_add_(0, flat, d_gates.view(flat.numel(), -1))
         return None, d_table, dh0, dc0, dw_hh
 
 
@@ -396,23 +408,27 @@ def _gru_backward(products, n_steps, out, h0, w_hh, d_out, d_hn, need_h0, need_w
     d_n = scratch[3 * out.numel() :].view_as(out)  # da_n of every step
     dh = _first_gradient(d_out, d_hn)
     spare = out.new_empty(batch, hidden)
-    d_rz = out.new_empty(batch, 2 * hidden)  # [dr dz] before σ'
-    dr_, dz_ = d_rz[:, :hidden], d_rz[:, hidden:]
+    # Rows that this thread writes and both threads then read get fresh memory each step: reusing one
+    # buffer makes each write wait for the other core's copy to be dropped, slow when the two vCPUs
+    # are on different core complexes (see _lstm_forward).
+    d_rz = out.new_empty(steps, batch, 2 * hidden)  # [dr dz] of every step, before σ'
+    carry = out.new_empty(steps, batch, hidden).unbind(0)  # dout_{t−1} + dh ⊙ z of every step
+    d_rzs, dr, dz = d_rz.unbind(0), _steps(d_rz, 0, hidden), _steps(d_rz, hidden, None)
     rz, r, z, hn = _gru_gates(products, hidden)
     dg, dg_rz, dg_n = d_g.unbind(0), _steps(d_g, 0, 2 * hidden), _steps(d_g, 2 * hidden, None)
     n, da_n, go = n_steps.unbind(0), d_n.unbind(0), d_out.unbind(0)
     h_prev = (h0, *out.unbind(0)[:-1])
     step_product = _step_product(w_hh.t(), batch)  # (dout_{t−1} + dh ⊙ z) + dG W_hh
     for t in range(steps - 1, -1, -1):
-        torch.sub(h_prev[t], n[t], out=dz_)
-        dz_.mul_(dh)  # dz = dh ⊙ (h_{t−1} − n)
+        torch.sub(h_prev[t], n[t], out=dz[t])
+        dz[t].mul_(dh)  # dz = dh ⊙ (h_{t−1} − n)
         torch.addcmul(dh, dh, z[t], value=-1, out=spare)  # dn = dh ⊙ (1 − z)
         _tanh_backward(spare, n[t], grad_input=da_n[t])  # da_n = dn ⊙ tanh'(n)
-        torch.mul(da_n[t], hn[t], out=dr_)  # dr = da_n ⊙ h_n
-        _sigmoid_backward(d_rz, rz[t], grad_input=dg_rz[t])  # da_r, da_z
+        torch.mul(da_n[t], hn[t], out=dr[t])  # dr = da_n ⊙ h_n
+        _sigmoid_backward(d_rzs[t], rz[t], grad_input=dg_rz[t])  # da_r, da_z
         torch.mul(da_n[t], r[t], out=dg_n[t])  # dh_n = da_n ⊙ r
         if t > 0:
-            dh = step_product(dg[t], torch.addcmul(go[t - 1], dh, z[t], out=spare))  # dh_{t−1}
+            dh = step_product(dg[t], torch.addcmul(go[t - 1], dh, z[t], out=carry[t]))  # dh_{t−1}
         elif need_h0:
             dh = torch.addmm(dh * z[0], dg[0], w_hh)
     dw_hh = None
