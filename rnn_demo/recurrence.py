@@ -48,12 +48,13 @@ Five more tricks, all measured on the 2-core CPU this project targets:
   The GRU keeps ``b_hn`` where ``x_n`` was (:func:`_gru_split`), so its whole step is that one
   product too.
 - each step's product is kept for backward as it is, activated in place (``[r z h_n]``,
-  ``[i f g o]``), not written back into the step's input projection, which the product has just
-  read. When the host runs the two vCPUs on different core complexes, writing lines that the
-  other core holds costs a transfer between them: the LSTM's gate sigmoid took 206–223 µs a step
-  that way instead of 31. Whole training steps, paired rounds: GRU a tie with the vCPUs close
-  and +4–11 % apart; LSTM float32 −0.9 % close and +7.8 % apart, bf16 −1.7 % and +2.4 %
-  (bench/RESULTS.md §1).
+  ``[i f σ(2a_g) o]``), not written back into the step's input projection, which the product has
+  just read; and backward writes what both threads then read into fresh rows each step, not into
+  one reused buffer. When the host runs the two vCPUs on different core complexes, writing lines
+  that the other core holds costs a transfer between them: the LSTM's gate sigmoid took 206–223 µs
+  a step that way instead of 31. Whole training steps, paired rounds, float32 with the vCPUs
+  apart: LSTM +7.8 % and then +3.4 %, GRU +4–11 % and then +2.2–2.4 %; with them sharing a cache,
+  and in bf16, within ±2 % (bench/RESULTS.md §1).
 - fewer passes over memory: in-place ops into preallocated per-window buffers and one per-thread
   scratch buffer for backward's gradient blocks (fresh memory costs page faults).
 - :func:`run_on_tokens`: when the first layer reads an embedding (no dropout in between), its input
@@ -183,16 +184,18 @@ def _steps(tensor: Tensor, start: int, stop: int | None) -> tuple[Tensor, ...]:
 
 def _lstm_forward(
     x_side: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor
-) -> tuple[Tensor, Tensor, Tensor, Tensor, tuple[Tensor, ...]]:
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, tuple[Tensor, ...]]:
     """Steps an LSTM over ``x_side`` (T, B, 4H), which holds ``x_t W_ihᵀ + b_ih + b_hh`` with the
     g rows doubled.
 
     Returns ``out``, ``cells2`` (T+1, B, H) with ``cells2[t+1] = 2·c_t`` (doubled, so that
     ``tanh(c_t) = 2σ(cells2) − 1`` needs no extra multiply), ``tanh(c_t)``,
-    ``q_t = o ⊙ tanh'(c_t)``, the factor backward needs for ``dc``, and every step's product
-    ``a`` (B, 4H), turned in place into the activated gates ``[i f g o]``. Activating it where the
-    product wrote it, rather than into ``x_side`` (which the product has just read), is what keeps
-    the step fast when the two threads do not share a cache (:func:`_gru_forward` does the same).
+    ``q_t = o ⊙ tanh'(c_t)``, the factor backward needs for ``dc``, ``g`` (T, B, H), and every
+    step's product (B, 4H), turned in place into ``[i f s o]`` with ``s = σ(2 a_g)``: kept rather
+    than ``g = 2s − 1`` because ``tanh'(a_g) = 1 − g² = 4s(1 − s)``, so backward gets all four
+    gates' gradients from one ``sigmoid_backward``. Activating the product where it was written,
+    rather than into ``x_side`` (which the product has just read), is what keeps the step fast when
+    the two threads do not share a cache (:func:`_gru_forward` does the same).
     """
     steps, batch, four_h = x_side.shape
     hidden = four_h // 4
@@ -201,50 +204,51 @@ def _lstm_forward(
     torch.mul(c0, 2, out=cells2[0])
     tanh_c = x_side.new_empty(steps, batch, hidden)
     q = x_side.new_empty(steps, batch, hidden)
+    cand = x_side.new_empty(steps, batch, hidden)
     step_product = _step_product(w_hh * _doubled(4, 2, hidden, w_hh)[:, None], batch)
     minus_one = x_side.new_full((), -1.0)
-    c2, tc, qs, h = cells2.unbind(0), tanh_c.unbind(0), q.unbind(0), out.unbind(0)
+    c2, tc, qs, h, g = cells2.unbind(0), tanh_c.unbind(0), q.unbind(0), out.unbind(0), cand.unbind(0)
     products = []
     h_prev = h0
     for t, x_t in enumerate(x_side.unbind(0)):
-        a = step_product(h_prev, x_t).sigmoid_()  # the one GEMM of the step; i, f, o, σ(2 a_g)
-        i, f, g, o = a.split(hidden, 1)
-        torch.add(minus_one, g, alpha=2, out=g)  # g = tanh(a_g) = 2σ(2 a_g) − 1
+        a = step_product(h_prev, x_t).sigmoid_()  # the one GEMM of the step; i, f, o, s = σ(2 a_g)
+        i, f, s, o = a.split(hidden, 1)
+        torch.add(minus_one, s, alpha=2, out=g[t])  # g = tanh(a_g) = 2σ(2 a_g) − 1
         torch.mul(f, c2[t], out=c2[t + 1])
-        c2[t + 1].addcmul_(i, g, value=2)  # 2c_t = f ⊙ 2c_{t−1} + 2 i ⊙ g
+        c2[t + 1].addcmul_(i, g[t], value=2)  # 2c_t = f ⊙ 2c_{t−1} + 2 i ⊙ g
         torch.sigmoid(c2[t + 1], out=tc[t])
         torch.add(minus_one, tc[t], alpha=2, out=tc[t])  # tanh(c_t)
         torch.mul(o, tc[t], out=h[t])  # h_t = o ⊙ tanh(c_t)
         _tanh_backward(o, tc[t], grad_input=qs[t])  # q_t = o ⊙ (1 − tanh²(c_t))
         products.append(a)
         h_prev = h[t]
-    return out, cells2, tanh_c, q, tuple(products)
+    return out, cells2, tanh_c, q, cand, tuple(products)
 
 
-def _lstm_backward(products, cells2, tanh_c, q, out, h0, w_hh, d_out, d_hn, d_cn, need_h0, need_c0, need_w_hh):
-    """Steps 3 and 4 of the module docstring for the recurrent part, over the steps' activated
-    gates ``products`` (:func:`_lstm_forward`); returns ``dA`` (a workspace view: T, B, 4H),
-    ``dh0``, ``dc0`` and ``dW_hh``."""
+def _lstm_backward(products, cells2, tanh_c, q, cand, out, h0, w_hh, d_out, d_hn, d_cn, need_h0, need_c0, need_w_hh):
+    """Steps 3 and 4 of the module docstring for the recurrent part, over what
+    :func:`_lstm_forward` returned; returns ``dA`` (a workspace view: T, B, 4H), ``dh0``, ``dc0``
+    and ``dW_hh``."""
     steps, batch, hidden = out.shape
     d_out = _output_gradient(d_out, out)
     d_gates = _workspace(4 * out.numel(), out).view(steps, batch, 4 * hidden)
     dh = _first_gradient(d_out, d_hn)
     dc = d_cn.clone(memory_format=torch.contiguous_format) if d_cn is not None else out.new_zeros(batch, hidden)
-    pre = out.new_empty(batch, 4 * hidden)  # [di df dg do]: gradients of the activated gates
-    di_, df_, dg_, do_ = pre.chunk(4, dim=1)
+    # [di df 4dg do] of every step, the gradients of [i f s o]; fresh rows each step, as in _gru_backward
+    pre = out.new_empty(steps, batch, 4 * hidden)
+    di, df, dg4, do = (_steps(pre, k * hidden, (k + 1) * hidden) for k in range(4))
     zero = out.new_zeros(())
-    i, f, g = (tuple(a[:, k * hidden : (k + 1) * hidden] for a in products) for k in range(3))
-    da, da_g = d_gates.unbind(0), _steps(d_gates, 2 * hidden, 3 * hidden)
-    act, c2, tc, qs, go = products, cells2.unbind(0), tanh_c.unbind(0), q.unbind(0), d_out.unbind(0)
+    i, f = (tuple(a[:, k * hidden : (k + 1) * hidden] for a in products) for k in range(2))
+    act, g, c2, tc, qs = products, cand.unbind(0), cells2.unbind(0), tanh_c.unbind(0), q.unbind(0)
+    da, pres, go = d_gates.unbind(0), pre.unbind(0), d_out.unbind(0)
     step_product = _step_product(w_hh.t(), batch)  # dout_{t−1} + da W_hh
     for t in range(steps - 1, -1, -1):
-        torch.mul(dh, tc[t], out=do_)  # do = dh ⊙ tanh(c_t)
+        torch.mul(dh, tc[t], out=do[t])  # do = dh ⊙ tanh(c_t)
         dc.addcmul_(dh, qs[t])  # dc += dh ⊙ o ⊙ tanh'(c_t)
-        torch.mul(dc, g[t], out=di_)  # di = dc ⊙ g
-        torch.addcmul(zero, dc, c2[t], value=0.5, out=df_)  # df = dc ⊙ c_{t−1} (c2 holds 2c)
-        torch.mul(dc, i[t], out=dg_)  # dg = dc ⊙ i
-        _sigmoid_backward(pre, act[t], grad_input=da[t])  # da_i, da_f, da_o (da_g is redone next)
-        _tanh_backward(dg_, g[t], grad_input=da_g[t])  # da_g = dg ⊙ tanh'(g)
+        torch.mul(dc, g[t], out=di[t])  # di = dc ⊙ g
+        torch.addcmul(zero, dc, c2[t], value=0.5, out=df[t])  # df = dc ⊙ c_{t−1} (c2 holds 2c)
+        torch.addcmul(zero, dc, i[t], value=4, out=dg4[t])  # 4 dg = 4 dc ⊙ i
+        _sigmoid_backward(pres[t], act[t], grad_input=da[t])  # da_i, da_f, da_o; da_g = 4 dg ⊙ s(1 − s)
         if t > 0 or need_c0:
             dc.mul_(f[t])  # dc_{t−1} = dc ⊙ f
         if t > 0:
@@ -270,8 +274,9 @@ class LSTMLayer(torch.autograd.Function):
         i, f, o = σ(a_i), σ(a_f), σ(a_o);   g = tanh(a_g)
         c_t = f ⊙ c_{t−1} + i ⊙ g;          h_t = o ⊙ tanh(c_t)
 
-    Saved: the activated gates ``i, f, g, o``; every ``2c_t`` (doubled, see :func:`_lstm_forward`),
-    ``tanh(c_t)``, ``q_t = o ⊙ tanh'(c_t)`` (computed while it is in cache) and ``h_t``.
+    Saved: the activated gates ``i, f, o``, ``g`` and ``σ(2 a_g)``; every ``2c_t`` (doubled, see
+    :func:`_lstm_forward`), ``tanh(c_t)``, ``q_t = o ⊙ tanh'(c_t)`` (computed while it is in cache)
+    and ``h_t``.
 
     Backward, for ``t = T−1 … 0``, with ``dh`` = ``dout_t`` + the gradient from step ``t+1`` and
     ``dc`` the cell gradient carried from step ``t+1``::
@@ -295,8 +300,8 @@ class LSTMLayer(torch.autograd.Function):
         x2d = x.reshape(steps * batch, inputs)
         scale = _doubled(4, 2, hidden, w_ih)
         x_side = torch.addmm((b_ih + b_hh) * scale, x2d, (w_ih * scale[:, None]).t()).view(steps, batch, 4 * hidden)
-        out, cells2, tanh_c, q, products = _lstm_forward(x_side, h0, c0, w_hh)
-        ctx.save_for_backward(x2d, h0, w_ih, w_hh, cells2, tanh_c, q, out, *products)
+        out, cells2, tanh_c, q, cand, products = _lstm_forward(x_side, h0, c0, w_hh)
+        ctx.save_for_backward(x2d, h0, w_ih, w_hh, cells2, tanh_c, q, cand, out, *products)
         ctx.set_materialize_grads(False)
         return out, out[-1].clone(), cells2[-1] * 0.5
 
@@ -304,10 +309,10 @@ class LSTMLayer(torch.autograd.Function):
     @_backward_as_forward
     @once_differentiable
     def backward(ctx, d_out, d_hn, d_cn):
-        x2d, h0, w_ih, w_hh, cells2, tanh_c, q, out, *products = ctx.saved_tensors
+        x2d, h0, w_ih, w_hh, cells2, tanh_c, q, cand, out, *products = ctx.saved_tensors
         need = ctx.needs_input_grad
         d_gates, dh0, dc0, dw_hh = _lstm_backward(
-            products, cells2, tanh_c, q, out, h0, w_hh, d_out, d_hn, d_cn, need[1], need[2], need[4]
+            products, cells2, tanh_c, q, cand, out, h0, w_hh, d_out, d_hn, d_cn, need[1], need[2], need[4]
         )
         d2d = d_gates.view(-1, d_gates.shape[-1])
         db = d2d.sum(0) if need[5] or need[6] else None
@@ -333,8 +338,8 @@ class LSTMTableLayer(torch.autograd.Function):
         flat = ids.reshape(-1)
         scaled = table * _doubled(4, 2, hidden, table)
         x_side = torch.index_select(scaled, 0, flat).view(steps, batch, 4 * hidden)
-        out, cells2, tanh_c, q, products = _lstm_forward(x_side, h0, c0, w_hh)
-        ctx.save_for_backward(flat, h0, w_hh, cells2, tanh_c, q, out, *products)
+        out, cells2, tanh_c, q, cand, products = _lstm_forward(x_side, h0, c0, w_hh)
+        ctx.save_for_backward(flat, h0, w_hh, cells2, tanh_c, q, cand, out, *products)
         ctx.vocab = table.shape[0]
         ctx.set_materialize_grads(False)
         return out, out[-1].clone(), cells2[-1] * 0.5
@@ -343,14 +348,15 @@ class LSTMTableLayer(torch.autograd.Function):
     @_backward_as_forward
     @once_differentiable
     def backward(ctx, d_out, d_hn, d_cn):
-        flat, h0, w_hh, cells2, tanh_c, q, out, *products = ctx.saved_tensors
+        flat, h0, w_hh, cells2, tanh_c, q, cand, out, *products = ctx.saved_tensors
         need = ctx.needs_input_grad
         d_gates, dh0, dc0, dw_hh = _lstm_backward(
-            products, cells2, tanh_c, q, out, h0, w_hh, d_out, d_hn, d_cn, need[2], need[3], need[4]
+            products, cells2, tanh_c, q, cand, out, h0, w_hh, d_out, d_hn, d_cn, need[2], need[3], need[4]
         )
         d_table = None
         if need[1]:
-            d_table = d_gates.new_zeros(ctx.vocab, d_gates.shape[-1]).index_add_(0, flat, d_gates.view(flat.numel(), -1))
+            d2d = d_gates.view(flat.numel(), -1)
+            d_table = d2d.new_zeros(ctx.vocab, d2d.shape[-1]).index_add_(0, flat, d2d)
         return None, d_table, dh0, dc0, dw_hh
 
 
