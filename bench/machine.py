@@ -46,8 +46,9 @@ def cross_core_penalty(rounds: int = 200) -> float | None:
 
     Why: the host may run this VM's two vCPUs on one core complex, with a shared L3 (measured
     1.03–1.12), or on two (1.43–1.52). In the second case each of a training step's small ops that
-    reads what the other thread wrote pays a transfer between the complexes, and two-thread
-    training runs 15–20 % slower while the matmul speed hardly moves (bench/RESULTS.md §1).
+    writes (or reads) what the other thread holds pays a transfer between the complexes, and
+    two-thread training ran 15–20 % slower while the matmul speed hardly moved; 7–10 % since the
+    kernels stopped writing over such memory (bench/RESULTS.md §1).
     """
     if torch.get_num_threads() < 2:
         return None
