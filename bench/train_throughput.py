@@ -7,7 +7,7 @@ Variants run interleaved in rounds (the machine drifts); each figure is the medi
 tokens/s for forward + backward + clip + Adam step on random tokens. "default" is what training
 uses here (``--precision auto``: bf16 where the CPU multiplies it in hardware). The fused float32
 rounds are also reported by where the host ran the two vCPUs at the time (``cross_core_penalty`` in
-machine.py), which moves them by 15–20 % while the matmul speed stays. Prints JSON.
+machine.py), which moves them by 7–20 % while the matmul speed stays. Prints JSON.
 
     python bench/train_throughput.py [--rounds 5] [--seconds 4]
 """

@@ -179,6 +179,11 @@ def _steps(tensor: Tensor, start: int, stop: int | None) -> tuple[Tensor, ...]:
     return tensor[..., start:stop].unbind(0)
 
 
+def _columns(blocks: tuple[Tensor, ...], start: int, stop: int | None) -> tuple[Tensor, ...]:
+    """The views ``block[:, start:stop]`` of blocks kept one per step (the saved step products)."""
+    return tuple(block[:, start:stop] for block in blocks)
+
+
 # ----- LSTM -----------------------------------------------------------------------------------
 
 
@@ -238,7 +243,7 @@ def _lstm_backward(products, cells2, tanh_c, q, cand, out, h0, w_hh, d_out, d_hn
     pre = out.new_empty(steps, batch, 4 * hidden)
     di, df, dg4, do = (_steps(pre, k * hidden, (k + 1) * hidden) for k in range(4))
     zero = out.new_zeros(())
-    i, f = (tuple(a[:, k * hidden : (k + 1) * hidden] for a in products) for k in range(2))
+    i, f = (_columns(products, k * hidden, (k + 1) * hidden) for k in range(2))
     act, g, c2, tc, qs = products, cand.unbind(0), cells2.unbind(0), tanh_c.unbind(0), q.unbind(0)
     da, pres, go = d_gates.unbind(0), pre.unbind(0), d_out.unbind(0)
     step_product = _step_product(w_hh.t(), batch)  # dout_{t−1} + da W_hh
@@ -366,7 +371,7 @@ class LSTMTableLayer(torch.autograd.Function):
 def _gru_gates(steps: tuple[Tensor, ...], hidden: int) -> tuple[tuple[Tensor, ...], ...]:
     """Per-step views of ``[r z]``, ``r``, ``z`` and ``h_n`` in the steps' (B, 3H) gate blocks."""
     bounds = ((0, 2 * hidden), (0, hidden), (hidden, 2 * hidden), (2 * hidden, None))
-    return tuple(tuple(step[:, start:stop] for step in steps) for start, stop in bounds)
+    return tuple(_columns(steps, start, stop) for start, stop in bounds)
 
 
 def _gru_split(x_side: Tensor, b_hh: Tensor) -> tuple[Tensor, Tensor]:
