@@ -1,12 +1,13 @@
 """The upload summary's speed estimate against the measured training speed, over a grid of models.
 
-For each model (hidden 64-768, batch 16 and 64, 1-2 layers, LSTM and GRU, float32 and bf16) and
-each thread count, the measured tokens/s of forward + backward + clip + Adam (as in
-``train_throughput.py``) next to ``summary.estimate_tokens_per_second`` with the summary's own
-matmul probe. The ratio estimate ÷ measured is what a user's "rough estimate" is off by; the
-summary's EFFICIENCY and CPU_TIME_STEP_COST were fitted to this grid. Prints JSON.
+For each model (hidden 64-768, batch 16 and 64, 1-2 layers, LSTM and GRU, float32 and bf16, over
+65 characters) and each thread count, the measured tokens/s of forward + backward + clip + Adam (as
+in ``train_throughput.py``) next to ``summary.estimate_tokens_per_second`` with the summary's own
+matmul probe; then the default model over word-sized vocabularies (``--vocabs``). The ratio
+estimate ÷ measured is what a user's "rough estimate" is off by; the summary's EFFICIENCY,
+CPU_TIME_STEP_COST and CPU_VOCAB_COST were fitted to this grid. Prints JSON.
 
-    python bench/estimate_accuracy.py [--threads 1 2] [--seconds 2]
+    python bench/estimate_accuracy.py [--threads 1 2] [--seconds 2] [--vocabs 1000 5000 20000]
 """
 
 from __future__ import annotations
@@ -36,22 +37,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--vocabs", type=int, nargs="*", default=[1000, 5000, 20000])
     args = parser.parse_args()
+    default = TrainConfig()
+    grid = [(layers, hidden, embedding, batch, VOCAB) for layers, hidden, embedding in MODELS for batch in (16, 64)]
+    grid += [(default.num_layers, default.hidden_size, default.embedding_size, default.batch_size, vocab)
+             for vocab in args.vocabs]
     rows = []
     for threads in args.threads:
         set_cpu_threads(threads)
-        for layers, hidden, embedding in MODELS:
-            for batch in (16, 64):
-                for cell in ("gru", "lstm"):
-                    for precision in ("fp32", "bf16"):
-                        config = TrainConfig(cell=cell, hidden_size=hidden, embedding_size=embedding,
-                                             num_layers=layers, batch_size=batch, precision=precision)
-                        measured = tokens_per_second(build("fused", cell, config), config, args.seconds,
-                                                     precision=precision)
-                        estimate = estimate_tokens_per_second(config, VOCAB, torch.device("cpu"))
-                        rows.append({"threads": threads, "cell": cell, "layers": layers, "hidden": hidden,
-                                     "batch": batch, "precision": precision, "measured": round(measured),
-                                     "estimate": round(estimate), "ratio": round(estimate / measured, 2)})
+        for layers, hidden, embedding, batch, vocab in grid:
+            for cell in ("gru", "lstm"):
+                for precision in ("fp32", "bf16"):
+                    config = TrainConfig(cell=cell, hidden_size=hidden, embedding_size=embedding,
+                                         num_layers=layers, batch_size=batch, precision=precision)
+                    measured = tokens_per_second(build("fused", cell, config, vocab), config, args.seconds,
+                                                 precision=precision, vocab=vocab)
+                    estimate = estimate_tokens_per_second(config, vocab, torch.device("cpu"))
+                    rows.append({"threads": threads, "cell": cell, "layers": layers, "hidden": hidden,
+                                 "batch": batch, "vocab": vocab, "precision": precision, "measured": round(measured),
+                                 "estimate": round(estimate), "ratio": round(estimate / measured, 2)})
     logs = [math.log(row["ratio"]) for row in rows]
     print(json.dumps({
         "benchmark": "estimate_accuracy",

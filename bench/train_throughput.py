@@ -23,7 +23,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -52,10 +51,10 @@ def gemm_gflops(dtype: torch.dtype, n: int = 1024, seconds: float = 2.0, onednn:
     return matmul_speed(product, n, torch.device("cpu"), seconds) / 1e9
 
 
-def build(variant: str, cell: str, config: TrainConfig) -> torch.nn.Module:
+def build(variant: str, cell: str, config: TrainConfig, vocab: int = VOCAB) -> torch.nn.Module:
     if variant == "tutorial":
-        return TutorialLM(cell, VOCAB, config.embedding_size, config.hidden_size)
-    tokenizer = {"type": "char", "vocab": [UNK] + [chr(33 + i) for i in range(VOCAB - 1)]}
+        return TutorialLM(cell, vocab, config.embedding_size, config.hidden_size)
+    tokenizer = {"type": "char", "vocab": [UNK] + [chr(33 + i) for i in range(vocab - 1)]}
     return RNNLanguageModel(
         tokenizer,
         cell=cell,
@@ -67,16 +66,16 @@ def build(variant: str, cell: str, config: TrainConfig) -> torch.nn.Module:
 
 
 def tokens_per_second(
-    model: torch.nn.Module, config: TrainConfig, seconds: float, device: str = "cpu", precision: str = "fp32"
+    model: torch.nn.Module, config: TrainConfig, seconds: float, device: str = "cpu", precision: str = "fp32",
+    vocab: int = VOCAB,
 ) -> float:
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    ids = torch.randint(0, VOCAB, (config.batch_size, config.seq_len + 1), device=device)
+    ids = torch.randint(0, vocab, (config.batch_size, config.seq_len + 1), device=device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     def step() -> None:
         with autocast(torch.device(device), precision):
-            logits, _ = model(ids[:, :-1])
-        loss = F.cross_entropy(logits.float().flatten(0, 1), ids[:, 1:].flatten())
+            loss, _ = model.loss(ids[:, :-1], ids[:, 1:])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rnn_demo.loss import next_token_loss
+
 
 class LSTMUnit(nn.Module):
     def __init__(self, input_size: int, hidden_size: int) -> None:
@@ -75,3 +77,8 @@ class TutorialLM(nn.Module):
                 h = self.unit(x[:, t], h)
             outputs.append(h)
         return self.decoder(torch.stack(outputs, 1)), (h.detach(), c.detach())
+
+    def loss(self, ids, targets, state=None):
+        """Like RNNLanguageModel.loss: the loss computed from the logits, as the tutorial would."""
+        logits, state = self(ids, state)
+        return next_token_loss(logits, targets), state

@@ -75,8 +75,12 @@ def decode_bytes(raw: bytes, name: str = "corpus") -> tuple[str, str]:
         _refuse_binary(raw, name)
         try:
             text, encoding = raw.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            text, encoding = _decode_legacy(raw, name)
+        except UnicodeDecodeError as error:
+            if error.end == len(raw) and error.reason == "unexpected end of data":
+                # Valid UTF-8 cut inside its last character (a size-capped copy, `head -c`): drop that one.
+                text, encoding = raw[: error.start].decode("utf-8"), "utf-8"
+            else:
+                text, encoding = _decode_legacy(raw, name)
     return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
 
 

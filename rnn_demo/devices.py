@@ -88,6 +88,14 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return contextlib.nullcontext()
 
 
+# For hand-written autograd Functions on a CPU (recurrence.py, loss.py): under CPU autocast (bf16
+# training) the forward runs entirely in bf16, its float inputs, the weights included, cast on the way
+# in (autograd casts their gradients back to float32), so every GEMM runs at the bf16 speed; the
+# backward runs in the forward's autocast state. Without autocast nothing is cast.
+in_autocast_dtype = torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.bfloat16)
+backward_as_forward = torch.amp.custom_bwd(device_type="cpu")
+
+
 def describe(device: torch.device, precision: str = "fp32") -> str:
     if device.type == "cuda":
         where = torch.cuda.get_device_name(device)

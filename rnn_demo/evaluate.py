@@ -9,9 +9,9 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch.nn import functional as F
 
 from .batches import batchify, windows
+from .loss import next_token_loss
 from .model import RNNLanguageModel
 
 EVAL_ROWS = 16
@@ -59,7 +59,7 @@ def evaluate(model: RNNLanguageModel, ids: torch.Tensor, max_tokens: int | None 
     state, total, count = None, 0.0, 0
     for _, inputs, targets in windows(batched, EVAL_SEQ_LEN):
         logits, state = model(inputs, state)
-        total += F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum").item()
+        total += next_token_loss(logits, targets, reduction="sum").item()
         count += targets.numel()
     model.train(was_training)
     return Evaluation(loss=total / count, tokens=count)

@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from . import recurrence
 from .cells import gru_step, lstm_step
 from .errors import UserError
+from .loss import decoder_loss
 from .tokenizers import Tokenizer, tokenizer_from_config
 
 CELLS = ("lstm", "gru")
@@ -124,22 +125,37 @@ class RNNLanguageModel(
 
     def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """``ids`` (batch, time) → logits (batch, time, vocab) and the state after the last step."""
+        hidden, state = self.hidden_states(ids, state)
+        if not hidden.is_contiguous():
+            # A (batch, time) view of a time-major tensor: decoding in that order spares a copy of
+            # the hidden states (only the logits come back transposed).
+            return self.decoder(hidden.transpose(0, 1)).transpose(0, 1), state
+        return self.decoder(hidden), state
+
+    def loss(self, ids: Tensor, targets: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """The mean cross-entropy of predicting ``targets`` (batch, time) after ``ids``, and the state.
+
+        The same value as :func:`~rnn_demo.loss.next_token_loss` of :meth:`forward`'s logits, but
+        for large vocabularies on a CPU without ever holding all the logits (``loss.py``)."""
+        hidden, state = self.hidden_states(ids, state)
+        return decoder_loss(hidden, targets, self.decoder.weight, self.decoder.bias), state
+
+    def hidden_states(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """The top layer's outputs (batch, time, hidden), with the decoder's dropout, and the state."""
         if state is None:
             state = self.initial_state(ids.shape[0], ids.device)
         if self.implementation == "fused" and ids.device.type == "cpu" and CPU_KERNELS[self.cell]:
             if self.dropout.p == 0 or not self.training:
                 # No dropout on the embeddings: layer 0 reads its input projection from a
                 # (vocabulary × gates) table instead of a GEMM (recurrence.run_on_tokens). Its output
-                # is a (batch, time) view of a time-major tensor; decoding in that order spares a
-                # copy of the hidden states (only the smaller logits come back transposed).
-                output, state = recurrence.run_on_tokens(self.rnn, self.embedding.weight, ids, state)
-                return self.decoder(output.transpose(0, 1)).transpose(0, 1), state
+                # is a (batch, time) view of a time-major tensor.
+                return recurrence.run_on_tokens(self.rnn, self.embedding.weight, ids, state)
             output, state = recurrence.run(self.rnn, self.dropout(self.embedding(ids)), state)
         elif self.implementation == "fused":
             output, state = self.rnn(self.dropout(self.embedding(ids)), state)
         else:
             output, state = self._scratch_layers(self.dropout(self.embedding(ids)), state)
-        return self.decoder(self.dropout(output)), state
+        return self.dropout(output), state
 
     def _layer_weights(self, layer: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         return tuple(getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))

@@ -89,6 +89,8 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
+from .devices import backward_as_forward, in_autocast_dtype
+
 _sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input  # (grad, σ(x), *, grad_input=out)
 _tanh_backward = torch.ops.aten.tanh_backward.grad_input  # (grad, tanh(x), *, grad_input=out)
 
@@ -105,11 +107,6 @@ ONEDNN_STEPS = True
 ONEDNN_MIN_HIDDEN = {torch.float32: 320, torch.bfloat16: 128}
 
 
-# Under CPU autocast (bf16 training, see devices.py) a layer runs entirely in bf16: its float inputs,
-# the weights included, are cast on the way in (autograd casts their gradients back to float32), so
-# every GEMM runs at the bf16 speed. Without autocast nothing is cast.
-_in_autocast_dtype = torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.bfloat16)
-_backward_as_forward = torch.amp.custom_bwd(device_type="cpu")
 
 
 def _workspace(numel: int, like: Tensor) -> Tensor:
@@ -298,7 +295,7 @@ class LSTMLayer(torch.autograd.Function):
     """
 
     @staticmethod
-    @_in_autocast_dtype
+    @in_autocast_dtype
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
         steps, batch, inputs = x.shape
         hidden = w_hh.shape[1]
@@ -311,7 +308,7 @@ class LSTMLayer(torch.autograd.Function):
         return out, out[-1].clone(), cells2[-1] * 0.5
 
     @staticmethod
-    @_backward_as_forward
+    @backward_as_forward
     @once_differentiable
     def backward(ctx, d_out, d_hn, d_cn):
         x2d, h0, w_ih, w_hh, cells2, tanh_c, q, cand, out, *products = ctx.saved_tensors
@@ -336,7 +333,7 @@ class LSTMTableLayer(torch.autograd.Function):
     """
 
     @staticmethod
-    @_in_autocast_dtype
+    @in_autocast_dtype
     def forward(ctx, ids, table, h0, c0, w_hh):
         steps, batch = ids.shape
         hidden = w_hh.shape[1]
@@ -350,7 +347,7 @@ class LSTMTableLayer(torch.autograd.Function):
         return out, out[-1].clone(), cells2[-1] * 0.5
 
     @staticmethod
-    @_backward_as_forward
+    @backward_as_forward
     @once_differentiable
     def backward(ctx, d_out, d_hn, d_cn):
         flat, h0, w_hh, cells2, tanh_c, q, cand, out, *products = ctx.saved_tensors
@@ -487,7 +484,7 @@ class GRULayer(torch.autograd.Function):
     """
 
     @staticmethod
-    @_in_autocast_dtype
+    @in_autocast_dtype
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh):
         steps, batch, inputs = x.shape
         hidden = w_hh.shape[1]
@@ -502,7 +499,7 @@ class GRULayer(torch.autograd.Function):
         return out, out[-1].clone()
 
     @staticmethod
-    @_backward_as_forward
+    @backward_as_forward
     @once_differentiable
     def backward(ctx, d_out, d_hn):
         x2d, h0, w_ih, w_hh, n, out, *products = ctx.saved_tensors
@@ -530,7 +527,7 @@ class GRUTableLayer(torch.autograd.Function):
     """
 
     @staticmethod
-    @_in_autocast_dtype
+    @in_autocast_dtype
     def forward(ctx, ids, table, h0, w_hh, b_hh):
         steps, batch = ids.shape
         hidden = w_hh.shape[1]
@@ -544,7 +541,7 @@ class GRUTableLayer(torch.autograd.Function):
         return out, out[-1].clone()
 
     @staticmethod
-    @_backward_as_forward
+    @backward_as_forward
     @once_differentiable
     def backward(ctx, d_out, d_hn):
         flat, h0, w_hh, n, out, *products = ctx.saved_tensors

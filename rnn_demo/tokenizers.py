@@ -105,12 +105,31 @@ class WordTokenizer(Tokenizer):
             for chunk in _CHUNK.findall(line):
                 tokens = known.get(chunk)
                 if tokens is None:
-                    tokens = known[chunk] = [token.text_with_ws for token in tokenize(chunk)]
+                    tokens = known[chunk] = _chunk_pieces(chunk, tokenize)
                 pieces.extend(tokens)
         return pieces
 
     def to_config(self) -> dict:
         return {**super().to_config(), "lang": self.lang}
+
+
+def _chunk_pieces(chunk: str, tokenize) -> list[str]:
+    """One chunk's pieces, with a literal ``<unk>`` kept whole (and its trailing whitespace on it).
+
+    Corpora such as WikiText mark their rare words with ``<unk>``; spaCy would cut it into
+    ``<``, ``unk``, ``>``, and a model would then learn, and write, fragments like ``unk>``.
+    """
+    if UNK not in chunk:
+        return [token.text_with_ws for token in tokenize(chunk)]
+    pieces: list[str] = []
+    for n, part in enumerate(chunk.split(UNK)):
+        if n:
+            pieces.append(UNK)
+        if part.isspace() and pieces:
+            pieces[-1] += part
+        elif part:
+            pieces.extend(token.text_with_ws for token in tokenize(part))
+    return pieces
 
 
 @functools.lru_cache(maxsize=None)

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
-from torch.nn import functional as F
 
 from . import checkpoint
 from .batches import Dataset, batchify, fit_batch_size, prepare_dataset, window
@@ -270,8 +269,7 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):
             torch.set_rng_state(self.rng_state)
             with autocast(self.device, self.precision):
-                logits, state = model(inputs, self.state)
-            loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
+                loss, state = model.loss(inputs, targets, self.state)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.rng_state = torch.get_rng_state()

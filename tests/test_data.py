@@ -62,6 +62,14 @@ def test_utf8_non_ascii_without_bom(tmp_path):
     assert read_corpus(_write(tmp_path, "u.txt", text)).text == text
 
 
+@pytest.mark.parametrize("cut", [1, 2, 3])
+def test_utf8_cut_inside_its_last_character_loses_only_that_character(tmp_path, cut):
+    text = "春眠不觉晓，处处闻啼鸟。"
+    raw = text.encode() + "😀".encode()[:cut]  # a copy capped inside a 4-byte character (`head -c`)
+    corpus = read_corpus(_write(tmp_path, "cut.txt", raw))
+    assert (corpus.text, corpus.encoding) == (text, "utf-8")
+
+
 def test_utf8_with_bom(tmp_path):
     corpus = read_corpus(_write(tmp_path, "bom.txt", codecs.BOM_UTF8 + "Grüße\nzwei".encode()))
     assert (corpus.text, corpus.encoding) == ("Grüße\nzwei", "utf-8-sig")

@@ -47,6 +47,17 @@ def test_word_pieces_keep_their_trailing_whitespace():
     assert tokenizer.pieces("Hello, world.\nBye now") == ["Hello", ", ", "world", ".", "\n", "Bye ", "now"]
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_literal_unk_marker_stays_one_word(lang):
+    text = "The <unk> river (<unk>), near <unk>.\n<unk><unk> and the <unk> "
+    tokenizer, ids = fit_tokenizer("word", text * 3, lang=lang, min_freq=1)
+    pieces = tokenizer.pieces(text)
+    assert "<unk> " in pieces and "<unk>" in pieces
+    assert not any("unk" in piece and piece.strip() != UNK for piece in pieces)  # no "<", "unk>" fragments
+    assert tokenizer.decode(ids) == text * 3
+    assert tokenizer.index["<unk> "] != 0 and tokenizer.encode("<unk>.").tolist()[0] == 0
+
+
 def test_word_tokenizer_handles_a_long_text_line_by_line():
     text = "The quick brown fox jumps over the lazy dog. Again!\n" * 25_000  # over spaCy's 1M-char limit
     tokenizer, ids = fit_tokenizer("word", text)
