@@ -7,9 +7,10 @@ passes over tensors that size about ten times a step (the bf16 → float32 cast,
 its gradient, a zero-filled gradient buffer, the cast back): ~45 % of the step in bf16. So on a CPU,
 from :data:`FUSED_MIN_VOCAB` words up, :class:`DecoderCrossEntropy` goes through the logits in
 blocks of :data:`BLOCK_ROWS` tokens and turns each block into its gradient at once, while it is
-still in cache. Decoder and loss, forward and backward, against the plain way (2-core Zen 4,
-bench/RESULTS.md §1): float32 1.17–1.22× at 5,000–20,000 words, bf16 1.28–1.40×; below ~2,000
-words the plain way is as fast or faster (0.75× at 65 characters), so it stays there, and on GPUs.
+still in cache. Whole training steps at the default size against the plain way (2-core Zen 4, one
+process, alternating; bench/RESULTS.md §1): 5,000 words float32 1.28–1.29×, bf16 1.57–1.60×;
+20,000 words 1.52–1.83×; 2,000 words 1.07–1.22×. Below that the plain way is as fast or faster
+(0.75× for the decoder and loss alone at 65 characters), so it stays there, and on GPUs.
 
 The equations, for a block of logits ``z = h Wᵀ + b`` and targets ``t``, over ``N`` tokens::
 
@@ -86,8 +87,10 @@ class DecoderCrossEntropy(torch.autograd.Function):
             z.sub_(top).exp_()  # e^(z − max): a softmax's numerators, each ≤ 1
             sums = z.sum(1, keepdim=True)
             total += sums.log().sum()  # logsumexp(z) = max + log Σ e^(z − max)
-            torch.mul(z, sums.reciprocal_().div_(tokens), out=block)  # softmax(z) / N
-            block.scatter_add_(1, picked, minus_one[: stop - start].to(block.dtype))  # − onehot(t) / N
+            z.mul_(sums.reciprocal_().div_(tokens))  # softmax(z) / N
+            z.scatter_add_(1, picked, minus_one[: stop - start])  # − onehot(t) / N
+            if z is not block:
+                block.copy_(z)  # (casts are fast as copies; a bf16-out mul or scatter was 3–5× slower)
             torch.mm(block, weight, out=d_hidden[start:stop])  # dz W
         ctx.save_for_backward(hidden, d_logits, d_hidden)
         ctx.set_materialize_grads(False)
