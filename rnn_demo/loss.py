@@ -4,7 +4,7 @@ Why a module of its own: for a word model the decoder and its loss are most of a
 At 5,000 words and the default size (batch 64 × window 64 = 4,096 tokens, hidden 384), the logits
 are 4,096 × 5,000 floats, 82 MB, and the plain way — ``F.cross_entropy(decoder(h).float(), t)`` —
 passes over tensors that size about ten times a step (the bf16 → float32 cast, ``log_softmax``,
-its gradient, a zero-filled gradient buffer, the cast back): ~45 % of the step in bf16. So on a CPU,
+its gradient, a zero-filled gradient buffer, the cast back): ~40 % of the step in bf16. So on a CPU,
 from :data:`FUSED_MIN_VOCAB` words up, :class:`DecoderCrossEntropy` goes through the logits in
 blocks of :data:`BLOCK_ROWS` tokens and turns each block into its gradient at once, while it is
 still in cache. Whole training steps at the default size against the plain way (2-core Zen 4, one
