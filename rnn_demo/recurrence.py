@@ -107,8 +107,6 @@ ONEDNN_STEPS = True
 ONEDNN_MIN_HIDDEN = {torch.float32: 320, torch.bfloat16: 128}
 
 
-
-
 def _workspace(numel: int, like: Tensor) -> Tensor:
     """A flat scratch buffer for the backward pass, kept per thread and reused from call to call.
 
