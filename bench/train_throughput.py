@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.machine import APART, cross_core_penalty, machine_info  # noqa: E402
 from bench.tutorial_cells import TutorialLM  # noqa: E402
 from rnn_demo.devices import autocast, pick_precision, set_cpu_threads  # noqa: E402
+from rnn_demo.heap import memory_kept  # noqa: E402
 from rnn_demo.model import RNNLanguageModel  # noqa: E402
 from rnn_demo.summary import flops_per_token, matmul_speed  # noqa: E402
 from rnn_demo.tokenizers import UNK  # noqa: E402
@@ -81,14 +82,15 @@ def tokens_per_second(
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
         optimizer.step()
 
-    step()  # warm-up (oneDNN primitive creation, cuDNN plans)
-    sync()
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        step()
-        steps += 1
-    sync()
-    return steps * config.batch_size * config.seq_len / (time.perf_counter() - start)
+    with memory_kept():  # as the trainer does
+        step()  # warm-up (oneDNN primitive creation, cuDNN plans)
+        sync()
+        steps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            step()
+            steps += 1
+        sync()
+        return steps * config.batch_size * config.seq_len / (time.perf_counter() - start)
 
 
 def by_placement(rates: list[float], penalties: list[tuple[float | None, float | None]], ceiling: float) -> dict:

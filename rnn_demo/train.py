@@ -22,6 +22,7 @@ from .devices import autocast, describe, pick_device, pick_precision, set_cpu_th
 from .errors import UserError
 from .evaluate import Evaluation, evaluate
 from .generate import generate_text
+from .heap import memory_kept
 from .model import RNNLanguageModel
 from .thread_tuner import ThreadTuner
 from .tokenizers import DEFAULT_MAX_VOCAB
@@ -206,6 +207,10 @@ class Trainer:
     # ----- the loop --------------------------------------------------------------------------
 
     def run(self) -> Iterator[Progress]:
+        with memory_kept():  # malloc keeps each step's freed memory for the next (heap.py)
+            yield from self._steps()
+
+    def _steps(self) -> Iterator[Progress]:
         config, model, pos = self.config, self.model, self.position
         began = time.perf_counter() - pos.elapsed
         recent = []
