@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
-import platform
+import functools
+import os
 import threading
 from collections.abc import Iterator
 
@@ -31,17 +31,18 @@ MAX_MMAP_THRESHOLD = 32 * 2**20  # the largest glibc accepts on 64-bit
 NEVER_TRIM = 2**31 - 1  # mallopt takes an int: keep up to 2 GiB of free heap top
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return None
+    """glibc's C library, or None where this process runs on another (asked on first use: cheap)."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
+        if not os.confstr("CS_GNU_LIBC_VERSION"):
+            return None
+        libc = ctypes.CDLL("libc.so.6")
+    except (AttributeError, ValueError, OSError):  # not Unix; not glibc; no such library
         return None
     return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
 
 
-_libc = _glibc()
 _lock = threading.Lock()
 _holders = 0  # trainings running now: the first sets the knobs, the last puts them back
 
@@ -51,21 +52,22 @@ def memory_kept() -> Iterator[bool]:
     """Within: malloc keeps freed memory for reuse. Yields whether it can (glibc) — nesting and
     concurrent trainings are fine."""
     global _holders
-    if _libc is None:
+    libc = _glibc()
+    if libc is None:
         yield False
         return
     with _lock:
         _holders += 1
         if _holders == 1:
-            _libc.mallopt(M_MMAP_THRESHOLD, MAX_MMAP_THRESHOLD)
-            _libc.mallopt(M_TRIM_THRESHOLD, NEVER_TRIM)
+            libc.mallopt(M_MMAP_THRESHOLD, MAX_MMAP_THRESHOLD)
+            libc.mallopt(M_TRIM_THRESHOLD, NEVER_TRIM)
     try:
         yield True
     finally:
         with _lock:
             _holders -= 1
             if _holders == 0:
-                _libc.mallopt(M_MMAP_THRESHOLD, DEFAULT_THRESHOLD)
-                _libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_THRESHOLD)
-                _libc.malloc_trim(0)
+                libc.mallopt(M_MMAP_THRESHOLD, DEFAULT_THRESHOLD)
+                libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_THRESHOLD)
+                libc.malloc_trim(0)
 
