@@ -212,6 +212,14 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
             gr.Button(interactive=False),
         )
 
+    @user_errors
+    def download(workspace: session.Workspace | None) -> str:
+        """The model this session trained, as a zipped checkpoint folder (scripts: ``/download``)."""
+        if workspace is None:
+            raise UserError("you haven't trained a model in this session yet: train one first")
+        workspace.wait_idle()
+        return str(workspace.checkpoint_zip())
+
     def resolve(model: str, repo_id: str, workspace: session.Workspace | None):
         if (repo_id or "").strip():
             return shelf.open(repo_id)
@@ -351,6 +359,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                 output = gr.Textbox(label="Generated text", lines=18, max_lines=30, interactive=False, elem_classes="generated", buttons=["copy"])
                 gen_note = gr.Markdown(label="Generation note")
         models_json = gr.JSON(visible=False, label="Models")
+        model_zip = gr.File(visible=False, label="Model checkpoint (.zip)")  # what /download returns
 
         # ----- events ----------------------------------------------------------------------------
 
@@ -389,6 +398,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
         ).success(generation_note, state, gen_note, api_visibility="private")  # fmt: skip
         generating.success(generation_note, state, gen_note, api_visibility="private")
         push_btn.click(push, [push_repo, push_token, push_private, state], [push_status, push_token], api_name="push")
+        download_btn.click(download, state, model_zip, api_name="download")  # the button downloads by itself; scripts call this
 
         demo.load(shelf.describe, None, models_json, api_name="models")
         demo.load(load_model, model_inputs, model_info, api_visibility="private")

@@ -352,7 +352,7 @@ class RunView:
         speed = f"{p.get('tokens_per_second', 0):,.0f} tokens/s on {p.get('device', '?')}"
         if p.get("done"):
             return (
-                f"✓ **Done:** {p['step']:,} steps in {format_seconds(p.get('elapsed', 0.0))} ({speed}). Validation loss "
+                f"✓ **Done:** {p['step']:,} step{'' if p['step'] == 1 else 's'} in {format_seconds(p.get('elapsed', 0.0))} ({speed}). Validation loss "
                 f"**{p['val_loss']:.3f}** over the whole held-out text. Your model is now “{TRAINED}” under Generate, "
                 "and ready to download."
             )

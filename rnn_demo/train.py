@@ -28,6 +28,7 @@ from .thread_tuner import ThreadTuner
 from .tokenizers import DEFAULT_MAX_VOCAB
 
 MAX_LR = 10.0
+MIN_STEPS_IN_BUDGET = 3  # a time budget must hold at least this many estimated steps (the estimate is within 0.8–1.6×)
 
 
 @dataclass
@@ -176,6 +177,8 @@ class Trainer:
         if self.data.val_ids.numel() < 2:
             raise UserError("the validation part is too short: upload more text or raise the validation fraction")
         self.batch_size = fit_batch_size(self.data.train_ids.numel(), config.seq_len, config.batch_size)
+        if config.steps is None and saved is None:
+            self._refuse_a_budget_too_short_for_the_model()
         self.train_rows = batchify(self.data.train_ids, self.batch_size).to(self.device)
         self.windows_per_epoch = math.ceil((self.train_rows.shape[1] - 1) / config.seq_len)
 
@@ -203,6 +206,25 @@ class Trainer:
         self.last_train_loss: float | None = None
         if saved:
             self._restore(*saved)
+
+    def _refuse_a_budget_too_short_for_the_model(self) -> None:
+        """A step runs to its end whatever the clock says, so a model whose steps take longer than
+        the budget can hold would overshoot it many times over (a 5 s budget at hidden 2048 × 6
+        layers ran 92 s on 2 cores) and learn nothing. Estimated as the upload summary does."""
+        if self.device.type not in ("cpu", "cuda"):
+            return
+        from .summary import estimate_tokens_per_second, format_seconds  # summary imports this module
+
+        config = self.config
+        tokens = self.batch_size * config.seq_len
+        rate = estimate_tokens_per_second(config, self.data.tokenizer.vocab_size, self.device, self.batch_size)
+        step = tokens / rate
+        if step * MIN_STEPS_IN_BUDGET > config.seconds:
+            raise UserError(
+                f"one training step of this model takes about {format_seconds(step)} here, too long for a "
+                f"{format_seconds(config.seconds)} budget: make the model smaller (hidden size, layers, "
+                f"embedding, batch size or sequence length) or give it more time"
+            )
 
     # ----- the loop --------------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """The trainer: it learns, stops when told, survives being closed, refuses divergence, reproduces, resumes."""
 
 import math
+import time
+from dataclasses import replace
 
 import pytest
 import safetensors.torch
@@ -293,3 +295,12 @@ def test_a_gpu_run_gets_the_gpu_defaults_under_what_was_set():
     gpu = default_config(gpu=True, hidden_size=64, cell="gru")
     assert (gpu.hidden_size, gpu.cell) == (64, "gru")
     assert {k: getattr(gpu, k) for k in GPU_DEFAULTS if k != "hidden_size"} == {k: v for k, v in GPU_DEFAULTS.items() if k != "hidden_size"}
+
+
+def test_a_time_budget_too_short_for_one_step_of_the_model_is_refused_before_building_it(corpus_text):
+    big = TrainConfig(hidden_size=2048, num_layers=6, embedding_size=1024, seconds=5)
+    started = time.perf_counter()
+    with pytest.raises(UserError, match=r"one training step of this model takes about .* too long for a 5\.0 s budget"):
+        Trainer(corpus_text, big)
+    assert time.perf_counter() - started < 5  # refused from the estimate, not after building and stepping it
+    Trainer(corpus_text, replace(big, seconds=None, steps=1))  # a step budget is the user's own choice

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import zipfile
 
 import pytest
 from gradio_client import handle_file
@@ -74,6 +75,13 @@ def test_cancelling_stops_training_and_keeps_the_model(client, corpus_file):
     assert text.startswith("A") and len(text) > 30
     assert "this session" in client.predict(model=session.TRAINED, api_name="/load_model")
 
+    # A script downloads it as the button does: a zipped checkpoint folder, safetensors and JSON.
+    archive = client.predict(api_name="/download")
+    with zipfile.ZipFile(archive) as zipped:
+        names = {name.rsplit("/", 1)[-1] for name in zipped.namelist()}
+    assert {"model.safetensors", "config.json", "README.md"} <= names
+    assert not any(name.endswith((".pt", ".pth", ".bin", ".pkl", ".ckpt")) for name in names)
+
 
 def test_generate_is_reproducible_with_a_seed(client):
     # Every parameter has a default: a bundled model writes 500 tokens.
@@ -122,6 +130,7 @@ BAD_TRAINING = [
     (None, {"hidden_size": 0}, r"^Hidden size: Value 0 is less than minimum"),
     (None, {"lr": -1.0}, r"^Learning rate \(Adam\): Value -1.0 is less than minimum"),
     (None, {"lr_schedule": "weekly"}, r"(?i)weekly.*not in the list of choices"),
+    (None, {"num_layers": 6, "hidden_size": 2048, "embedding_size": 1024, "seconds": 5}, r"step of this model takes about .* too long for a 5\.0 s budget"),
 ]
 BAD_GENERATION = [
     ({"temperature": -0.5}, r"^Temperature: Value -0.5 is less than minimum value 0"),
@@ -158,6 +167,8 @@ def test_my_model_before_training_is_a_clear_error(client):
     with pytest.raises(AppError, match="haven't trained a model"):
         client.predict(model=session.TRAINED, api_name="/generate")
     assert "No model trained" in client.predict(model=session.TRAINED, api_name="/load_model")
+    with pytest.raises(AppError, match="haven't trained a model"):
+        client.predict(api_name="/download")
 
 
 def test_two_clients_training_at_once_never_see_each_others_models(make_client, corpus_file, corpus_b):
