@@ -115,9 +115,10 @@ def user_errors(fn):
     return call
 
 
-def _named_bounds(component):
-    """Make a bounded input's out-of-range error name the field ("Temperature: Value -1 is less than
-    minimum value 0.0.") and be a user error, not a logged traceback; gradio's own omits the field.
+def _named_errors(component):
+    """Make an input's refusal of a value (out of range; not one of the choices) name the field
+    ("Temperature: Value -1 is less than minimum value 0.0.") and be a user error, not a logged
+    traceback; gradio's own omits the field.
     Patched on the instance: subclassing a gradio component writes a .pyi stub beside this file."""
     check = component.preprocess
 
@@ -132,11 +133,19 @@ def _named_bounds(component):
 
 
 def Slider(*args, **kwargs) -> gr.Slider:  # noqa: N802 — reads like the component it builds
-    return _named_bounds(gr.Slider(*args, **kwargs))
+    return _named_errors(gr.Slider(*args, **kwargs))
 
 
 def Number(*args, **kwargs) -> gr.Number:  # noqa: N802
-    return _named_bounds(gr.Number(*args, **kwargs))
+    return _named_errors(gr.Number(*args, **kwargs))
+
+
+def Radio(*args, **kwargs) -> gr.Radio:  # noqa: N802
+    return _named_errors(gr.Radio(*args, **kwargs))
+
+
+def Dropdown(*args, **kwargs) -> gr.Dropdown:  # noqa: N802
+    return _named_errors(gr.Dropdown(*args, **kwargs))
 
 
 def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
@@ -280,9 +289,9 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                 corpus = gr.File(label="Your corpus (.txt, .md, .csv)", file_types=list(SUFFIXES), type="filepath", height=120)
                 summary = gr.Markdown(NO_CORPUS, label="Corpus summary")
                 with gr.Row():
-                    cell = gr.Radio(["lstm", "gru"], value=defaults.cell, label="Cell", info="LSTM: 4 gates and a memory cell. GRU: 2 gates, a bit cheaper.")
-                    tokenizer = gr.Radio(["char", "word"], value=defaults.tokenizer, label="Tokens", info="Characters learn spelling; words need more text.")
-                lang = gr.Dropdown(list(WORD_LANGUAGES), value=defaults.lang, label="Language (for word tokens)", visible=defaults.tokenizer == "word")
+                    cell = Radio(["lstm", "gru"], value=defaults.cell, label="Cell", info="LSTM: 4 gates and a memory cell. GRU: 2 gates, a bit cheaper.")
+                    tokenizer = Radio(["char", "word"], value=defaults.tokenizer, label="Tokens", info="Characters learn spelling; words need more text.")
+                lang = Dropdown(list(WORD_LANGUAGES), value=defaults.lang, label="Language (for word tokens)", visible=defaults.tokenizer == "word")
                 seconds = Slider(
                     5, settings.max_seconds, value=min(defaults.seconds or 60, settings.max_seconds), step=1,
                     label="Time budget (seconds)", info="Training stops here, or when you press Stop.",
@@ -302,7 +311,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                     with gr.Row():
                         batch_size = Number(defaults.batch_size, label="Batch size", minimum=1, maximum=1024, precision=0)
                         lr = Number(defaults.lr, label="Learning rate (Adam)", minimum=1e-6, maximum=1.0, step=0.001)
-                        lr_schedule = gr.Radio(
+                        lr_schedule = Radio(
                             [("cosine decay", "cosine"), ("constant", "constant")], value=defaults.lr_schedule,
                             label="Learning-rate schedule", info="Decaying over the budget wins from ~30 s on; constant, in shorter runs.",
                         )  # fmt: skip
@@ -341,7 +350,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
         gr.Markdown("## ② Generate text")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
-                model = gr.Dropdown(
+                model = Dropdown(
                     model_choices, value=pretrained[0] if pretrained else session.TRAINED, label="Model",
                     info="yours, once trained, or a pretrained one",
                 )  # fmt: skip

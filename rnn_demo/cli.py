@@ -104,6 +104,8 @@ def _train(args: argparse.Namespace) -> int:
     from .devices import pick_device
     from .train import TrainConfig, Trainer, default_config
 
+    if not args.max_bytes > 0:
+        raise UserError(f"--max-bytes must be a positive number of MB, got {args.max_bytes:g}")
     corpus = read_corpus(args.corpus, max_bytes=int(args.max_bytes * 2**20))
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
     if "steps" in given and "seconds" not in given:

@@ -1,7 +1,7 @@
 """Reading the corpus a person uploads: any common text format and encoding, with clear refusals.
 
 Accepted: ``.txt`` and ``.md`` as they are, ``.csv`` with a ``text`` column (the tutorial's data
-format; rows are joined by newlines). Encodings: UTF-8 (with or without BOM), UTF-16 with a BOM,
+format; rows are joined by newlines; comma, semicolon, tab or ``|`` separated). Encodings: UTF-8 (with or without BOM), UTF-16 with a BOM,
 and the legacy encodings people still have files in (GB18030/GBK, Big5, Shift-JIS, CP1252,
 Latin-1), detected and reported. Line endings become ``\\n``.
 """
@@ -108,7 +108,7 @@ def _decode_legacy(raw: bytes, name: str) -> tuple[str, str]:
 def _csv_text_column(text: str, name: str) -> str:
     # The csv module refuses fields over 128 KB by default; a whole chapter in one cell is fine here.
     csv.field_size_limit(max(csv.field_size_limit(), len(text)))
-    rows = csv.DictReader(io.StringIO(text))
+    rows = csv.DictReader(io.StringIO(text), delimiter=_csv_delimiter(text))
     columns = {(c or "").strip().lower(): c for c in rows.fieldnames or []}
     if "text" not in columns:
         found = ", ".join(c for c in rows.fieldnames or [] if c) or "none"
@@ -121,3 +121,13 @@ def _csv_text_column(text: str, name: str) -> str:
     if not text.strip():
         raise UserError(f"{name}: the 'text' column is empty")
     return text
+
+
+def _csv_delimiter(text: str) -> str:
+    """The separator whose header has a ``text`` column: ``,``, or ``;`` as a spreadsheet set to a
+    European locale saves CSV, or a tab or ``|``."""
+    header = text.split("\n", 1)[0]
+    for delimiter in (",", ";", "\t", "|"):
+        if any(cell.strip().lower() == "text" for cell in next(csv.reader([header], delimiter=delimiter), [])):
+            return delimiter
+    return ","

@@ -89,6 +89,9 @@ class TrainConfig:
         for name in ("hidden_size", "embedding_size", "num_layers"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name.replace('_', ' ')} must be ≥ 1")
+        for name in ("min_freq", "max_vocab"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise UserError(f"{name.replace('_', ' ')} must be ≥ 1, got {getattr(self, name)}")
 
 
 LR_SCHEDULES = ("constant", "cosine")

@@ -166,6 +166,8 @@ BAD_INPUTS = [
     (["train", "{bad}/table.csv"], "a CSV corpus needs a 'text' column"),
     (["train", "{bad}/short.txt", "--steps", "1"], "the corpus is too short"),
     (["train", "{corpus}", "--max-bytes", "0.01"], "is over the 10.2 KB limit"),
+    (["train", "{corpus}", "--max-bytes", "-1"], "--max-bytes must be a positive number of MB, got -1"),
+    (["train", "{corpus}", "--min-freq", "-1", "--steps", "1"], "min freq must be ≥ 1, got -1"),
     (["train", "{corpus}", "--cell", "rnn"], "argument --cell: invalid choice: 'rnn'"),
     (["train", "{corpus}", "--steps", "many"], "argument --steps: invalid int value: 'many'"),
     (["train", "{corpus}", "--steps", "0"], "step budget must be positive"),

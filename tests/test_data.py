@@ -150,6 +150,12 @@ def test_unsupported_file_type(tmp_path):
         read_corpus(_write(tmp_path, "book.docx", _zip()))
 
 
+@pytest.mark.parametrize("separator", [";", "\t", "|"])
+def test_csv_with_another_separator(tmp_path, separator):
+    data = f'id{separator}Text{separator}note\n1{separator}"first; line"{separator}x\n2{separator}second{separator}y\n'
+    assert read_corpus(_write(tmp_path, "data.csv", data)).text == "first; line\nsecond"
+
+
 def test_csv_without_text_column(tmp_path):
     with pytest.raises(UserError, match=r"table.csv: a CSV corpus needs a 'text' column \(found: title, body\)"):
         read_corpus(_write(tmp_path, "table.csv", "title,body\nA,B\n"))

@@ -129,7 +129,8 @@ BAD_TRAINING = [
     (None, {"seconds": 0}, r"^Time budget \(seconds\): Value 0 is less than minimum"),
     (None, {"hidden_size": 0}, r"^Hidden size: Value 0 is less than minimum"),
     (None, {"lr": -1.0}, r"^Learning rate \(Adam\): Value -1.0 is less than minimum"),
-    (None, {"lr_schedule": "weekly"}, r"(?i)weekly.*not in the list of choices"),
+    (None, {"lr_schedule": "weekly"}, r"^Learning-rate schedule: .*weekly.*not in the list of choices"),
+    (None, {"cell": "rnn"}, r"^Cell: .*rnn.*not in the list of choices"),
     (None, {"num_layers": 6, "hidden_size": 2048, "embedding_size": 1024, "seconds": 5}, r"step of this model takes about .* too long for a 5\.0 s budget"),
 ]
 BAD_GENERATION = [
@@ -137,7 +138,7 @@ BAD_GENERATION = [
     ({"length": 0}, r"^Length \(tokens\): Value 0 is less than minimum"),
     ({"length": MAX_LENGTH + 1}, r"^Length \(tokens\): Value 10001 is greater than maximum"),
     ({"top_p": 0.0}, r"^Top-p: Value 0.0 is less than minimum"),
-    ({"model": "no-such-model"}, r"(?i)not in the list of choices"),
+    ({"model": "no-such-model"}, r"^Model: .*not in the list of choices"),
     ({"repo_id": "not a repo id"}, r"neither a pretrained model .* nor a Hub repo id"),
     ({"repo_id": "../../etc"}, r"neither a pretrained model .* nor a Hub repo id"),
 ]
