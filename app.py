@@ -286,7 +286,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
         gr.Markdown("## ① Upload a text and train")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
-                corpus = gr.File(label="Your corpus (.txt, .md, .csv)", file_types=list(SUFFIXES), type="filepath", height=120)
+                corpus = _named_errors(gr.File(label="Your corpus (.txt, .md, .csv)", file_types=list(SUFFIXES), type="filepath", height=120))
                 summary = gr.Markdown(NO_CORPUS, label="Corpus summary")
                 with gr.Row():
                     cell = Radio(["lstm", "gru"], value=defaults.cell, label="Cell", info="LSTM: 4 gates and a memory cell. GRU: 2 gates, a bit cheaper.")

@@ -120,7 +120,7 @@ def bad_files(tmp_path_factory) -> dict:
 
 
 BAD_TRAINING = [
-    ("image.png", {}, r"(?i)invalid file type"),
+    ("image.png", {}, r"^Your corpus \(\.txt, \.md, \.csv\): Invalid file type"),
     ("image-renamed.txt", {}, r"PNG image, not text"),
     ("empty.txt", {}, r"empty"),
     ("blank.md", {}, r"only whitespace"),
