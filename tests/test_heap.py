@@ -26,7 +26,8 @@ _CHURN = textwrap.dedent(
     plain = faults_while_churning()
     with memory_kept() as kept:
         with memory_kept():  # a second training at the same time
-            faults_while_churning()  # the heap grows to what the churn needs
+            for _ in range(3):  # the heap grows to what the churn needs
+                faults_while_churning()
         while_one_is_left = faults_while_churning()
         resident_inside = resident_mb()
     print(kept, plain, while_one_is_left, round(resident_inside - resident_mb()))
@@ -41,7 +42,7 @@ def test_freed_memory_is_reused_without_page_faults_and_given_back_after():
     assert kept == "True"  # Linux with glibc, as in CI
     pages = 5 * 24 * 2**20 // 4096
     assert int(plain) > pages // 2  # glibc's default: most blocks mapped and faulted in anew
-    assert int(inside) < 200  # kept: the same memory serves every block
+    assert int(inside) < pages // 10  # kept: the same memory serves every block (0 in practice)
     assert int(released_mb) >= 20  # the last training out gave the kept memory back to the kernel
 
 
