@@ -320,6 +320,7 @@ class RunView:
         self.progress: dict = {}
         self.headline = f"Preparing **{corpus_name}** (reading, splitting, building the vocabulary)…"
         self.line = ""
+        self.untrained_loss: float | None = None
 
     def update(self, event: TrainEvent) -> None:
         p = self.progress = event.progress
@@ -333,6 +334,7 @@ class RunView:
                 f"model is by the next token: guessing blindly among {vocab:,} scores ln {vocab:,} = {math.log(vocab):.2f}."
             )
             if p.get("val_loss") is not None:
+                self.untrained_loss = p["val_loss"]
                 self.headline += f" Untrained, this one scores {p['val_loss']:.2f} on the validation text."
                 self.rows.append({"step": 0, "loss": round(p["val_loss"], 4), "series": "validation"})
                 if p.get("sample"):
@@ -351,11 +353,17 @@ class RunView:
     def _line(self, p: dict) -> str:
         speed = f"{p.get('tokens_per_second', 0):,.0f} tokens/s on {p.get('device', '?')}"
         if p.get("done"):
-            return (
+            done = (
                 f"✓ **Done:** {p['step']:,} step{'' if p['step'] == 1 else 's'} in {format_seconds(p.get('elapsed', 0.0))} ({speed}). Validation loss "
                 f"**{p['val_loss']:.3f}** over the whole held-out text. Your model is now “{TRAINED}” under Generate, "
                 "and ready to download."
             )
+            if self.untrained_loss is not None and p["val_loss"] > self.untrained_loss:
+                done += (
+                    f"\n\n⚠ That is worse than the untrained model's {self.untrained_loss:.3f}: training went astray. "
+                    "Lower the learning rate (Advanced), or give it more time."
+                )
+            return done
         parts = [f"**Step {p['step']:,}**"]
         if p.get("train_loss") is not None:
             parts.append(f"training loss {p['train_loss']:.3f}")

@@ -240,3 +240,13 @@ def test_the_advanced_fields_show_the_defaults_for_where_training_runs(bundled, 
     shown = {b.label: b.value for b in demo.blocks.values() if getattr(b, "label", None) in ("Hidden size", "Layers", "Dropout", "Batch size")}
     assert shown == {"Hidden size": expected.hidden_size, "Layers": expected.num_layers, "Dropout": expected.dropout, "Batch size": expected.batch_size}
     assert settings(bundled, gpu=gpu).train_config(seconds=30).eval_tokens == expected.eval_tokens
+
+
+@pytest.mark.parametrize("final_loss, warned", [(2.1, False), (7.3, True)])
+def test_the_done_line_warns_when_training_ended_worse_than_untrained(final_loss, warned):
+    view = session.RunView(TrainConfig(seconds=5), "poems.txt")
+    info = {"vocab_size": 40, "parameters": 1000, "train_tokens": 9000}
+    view.update(session.TrainEvent({"step": 0, "val_loss": 3.44}, info=info))
+    view.update(session.TrainEvent({"step": 1, "val_loss": final_loss, "done": True, "elapsed": 5.0, "tokens_per_second": 900, "device": "cpu"}))
+    assert "1 step in" in view.status
+    assert ("worse than the untrained model's 3.440" in view.status) is warned
