@@ -1,9 +1,9 @@
 """Reading the corpus a person uploads: any common text format and encoding, with clear refusals.
 
 Accepted: ``.txt`` and ``.md`` as they are, ``.csv`` with a ``text`` column (the tutorial's data
-format; rows are joined by newlines; comma, semicolon, tab or ``|`` separated). Encodings: UTF-8 (with or without BOM), UTF-16 with a BOM,
-and the legacy encodings people still have files in (GB18030/GBK, Big5, Shift-JIS, CP1252,
-Latin-1), detected and reported. Line endings become ``\\n``.
+format; comma, semicolon, tab or ``|`` separated; rows are joined by newlines). Encodings: UTF-8
+(with or without BOM), UTF-16 with a BOM, and the legacy encodings people still have files in
+(GB18030/GBK, Big5, Shift-JIS, CP1252, Latin-1), detected and reported. Line endings become ``\\n``.
 """
 
 from __future__ import annotations

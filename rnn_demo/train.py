@@ -90,8 +90,9 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise UserError(f"{name.replace('_', ' ')} must be ≥ 1")
         for name in ("min_freq", "max_vocab"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise UserError(f"{name.replace('_', ' ')} must be ≥ 1, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UserError(f"{name.replace('_', ' ')} must be ≥ 1, got {value}")
 
 
 LR_SCHEDULES = ("constant", "cosine")
