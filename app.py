@@ -23,7 +23,7 @@ from rnn_demo.errors import UserError
 from rnn_demo.generate import MAX_LENGTH, Generation
 from rnn_demo.summary import summarize_corpus
 from rnn_demo.tokenizers import WORD_LANGUAGES
-from rnn_demo.train import TrainConfig
+from rnn_demo.train import MAX_LR, TrainConfig
 
 # On ZeroGPU each run borrows a GPU for its budget plus overhead; elsewhere this is the function itself.
 train_on_device = spaces.GPU(duration=session.gpu_duration)(session.train_events)
@@ -299,7 +299,8 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                 with gr.Accordion("Advanced: model size and optimizer (the defaults learn fastest in a brief run)", open=False):
                     gr.Markdown(
                         "*Hidden size*: memory units per layer. *Window*: how many steps the gradient flows back "
-                        "through. *Dropout* (between layers) needs 2 or more layers. The same *seed* gives the same starting weights; "
+                        "through. *Dropout*: the share of the embeddings and of each layer's outputs zeroed while "
+                        "training. The same *seed* gives the same starting weights; "
                         "the learning rate decays with the clock (cosine over the budget), so two timed runs differ slightly."
                     )
                     with gr.Row():
@@ -310,7 +311,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                         seq_len = Number(defaults.seq_len, label="Window (tokens)", minimum=2, maximum=1024, precision=0)
                     with gr.Row():
                         batch_size = Number(defaults.batch_size, label="Batch size", minimum=1, maximum=1024, precision=0)
-                        lr = Number(defaults.lr, label="Learning rate (Adam)", minimum=1e-6, maximum=1.0, step=0.001)
+                        lr = Number(defaults.lr, label="Learning rate (Adam)", minimum=1e-6, maximum=MAX_LR, step=0.001)
                         lr_schedule = Radio(
                             [("cosine decay", "cosine"), ("constant", "constant")], value=defaults.lr_schedule,
                             label="Learning-rate schedule", info="Decaying over the budget wins from ~30 s on; constant, in shorter runs.",

@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--hidden", dest="hidden_size", type=int)
     train.add_argument("--layers", dest="num_layers", type=int)
     train.add_argument("--embedding", dest="embedding_size", type=int)
-    train.add_argument("--dropout", type=float)
+    train.add_argument("--dropout", type=float, help="share of the embeddings and layer outputs zeroed while training (default 0)")
     train.add_argument("--tie-weights", action="store_true", default=None, help="share embedding and decoder weights")
     train.add_argument("--seq-len", type=int, help="window length for truncated BPTT")
     train.add_argument("--batch-size", type=int)

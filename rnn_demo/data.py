@@ -44,7 +44,7 @@ def read_corpus(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Corpus:
     """Read and decode a corpus file, or raise :class:`UserError` saying what is wrong with it."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path.name}: no such file")
+        raise UserError(f"{path}: {'not a file' if path.exists() else 'no such file'}")
     if path.suffix.lower() not in SUFFIXES:
         raise UserError(f"{path.name}: unsupported file type {path.suffix or '(none)'}; use {', '.join(SUFFIXES)}")
     size = path.stat().st_size

@@ -27,7 +27,9 @@ from .model import RNNLanguageModel
 from .thread_tuner import ThreadTuner
 from .tokenizers import DEFAULT_MAX_VOCAB
 
-MAX_LR = 10.0
+# Adam diverges well before this (lr 1.0 ended a run at loss 493, 3.44 untrained); far above it, its
+# step overflows float32 and crashes. The app's field and the CLI share this bound.
+MAX_LR = 1.0
 MIN_STEPS_IN_BUDGET = 3  # a time budget must hold at least this many estimated steps (the estimate is within 0.8–1.6×)
 
 
@@ -72,7 +74,7 @@ class TrainConfig:
             raise UserError(f"time budget must be positive, got {self.seconds}")
         if self.steps is not None and self.steps <= 0:
             raise UserError(f"step budget must be positive, got {self.steps}")
-        if not 0 < self.lr <= MAX_LR:  # far above MAX_LR, Adam's step overflows float32 and crashes
+        if not 0 < self.lr <= MAX_LR:
             raise UserError(f"learning rate must be in (0, {MAX_LR:g}], got {self.lr}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise UserError(f"unknown lr schedule {self.lr_schedule!r}: choose {' or '.join(LR_SCHEDULES)}")
