@@ -108,19 +108,33 @@ def _decode_legacy(raw: bytes, name: str) -> tuple[str, str]:
 def _csv_text_column(text: str, name: str) -> str:
     # The csv module refuses fields over 128 KB by default; a whole chapter in one cell is fine here.
     csv.field_size_limit(max(csv.field_size_limit(), len(text)))
-    rows = csv.DictReader(io.StringIO(text), delimiter=_csv_delimiter(text))
-    columns = {(c or "").strip().lower(): c for c in rows.fieldnames or []}
+    delimiter = _csv_delimiter(text)
+    fieldnames = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    columns = {c.strip().lower(): c for c in fieldnames}
     if "text" not in columns:
-        found = ", ".join(c for c in rows.fieldnames or [] if c) or "none"
+        found = ", ".join(c for c in fieldnames if c) or "none"
         raise UserError(f"{name}: a CSV corpus needs a 'text' column (found: {found})")
     column = columns["text"]
-    try:
-        text = "\n".join(row[column] for row in rows if row[column])
-    except csv.Error as error:
-        raise UserError(f"{name}: malformed CSV ({error})") from None
+    text = "\n".join(row[column] for row in _csv_rows(text, delimiter, name) if row[column])
     if not text.strip():
         raise UserError(f"{name}: the 'text' column is empty")
     return text
+
+
+def _csv_rows(text: str, delimiter: str, name: str) -> list[dict[str, str]]:
+    """The CSV's rows, refusing a quote that opens a cell and never closes: read leniently, as
+    people type stray quotes inside cells, it would swallow the rest of the file into one cell."""
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter, strict=True)
+    rows, line = [], 1
+    try:
+        for row in reader:
+            rows.append(row)
+            line = reader.line_num
+    except csv.Error as error:
+        if "unexpected end of data" in str(error):
+            raise UserError(f"{name}: the quoted cell opened on line {line + 1} never closes (a stray \")") from None
+        return list(csv.DictReader(io.StringIO(text), delimiter=delimiter))
+    return rows
 
 
 def _csv_delimiter(text: str) -> str:

@@ -228,3 +228,14 @@ def test_batch_size_shrinks_on_a_small_corpus():
     assert fit_batch_size(needed, 32, 16) == 1
     with pytest.raises(UserError, match="sequence length must be ≥ 2"):
         fit_batch_size(100_000, 1, 16)
+
+
+def test_csv_quote_that_never_closes(tmp_path):
+    """Read leniently, it would swallow the rest of the file into one cell without a word."""
+    with pytest.raises(UserError, match=r'quotes.csv: the quoted cell opened on line 3 never closes \(a stray "\)'):
+        read_corpus(_write(tmp_path, "quotes.csv", 'id,text\n1,hello\n2,"abc\n3,more\n4,lines\n'))
+
+
+def test_csv_stray_quotes_inside_cells_are_kept(tmp_path):
+    data = 'text\n"Hi," she said\na 5" screen\n"quoted, with ""inner"" quotes"\n'
+    assert read_corpus(_write(tmp_path, "typed.csv", data)).text == 'Hi, she said\na 5" screen\nquoted, with "inner" quotes'
