@@ -74,6 +74,10 @@ class Generation:
         self.prompt_ids = ids
 
     def __iter__(self) -> Iterator[str]:
+        # Inference mode is entered and left within each piece, never held across a ``yield``: it is
+        # per thread, and a server resumes a stream on any of its threads. Held across, it stayed on
+        # in the thread that paused the stream (whose next training step then had no gradients) and
+        # was off in the one resuming it (where updating the sampler's tensors failed).
         vocab = self.model.tokenizer.vocab
         generator = random.Random(self.seed)
         with torch.inference_mode():
@@ -82,10 +86,15 @@ class Generation:
             primer = self.prompt_ids or [self.model.tokenizer.index.get("\n", 1)]
             for token in primer[:-1]:
                 stepper.advance(token)
-            bridge = self.bridge
-            for token in self._tokens(stepper, primer[-1], generator):
-                yield bridge + vocab[token]
-                bridge = ""
+        tokens = self._tokens(stepper, primer[-1], generator)
+        bridge = self.bridge
+        while True:
+            with torch.inference_mode():  # ~1.5 µs a token, against ~70 µs for the step itself
+                token = next(tokens, None)
+            if token is None:
+                return
+            yield bridge + vocab[token]
+            bridge = ""
 
     def _tokens(self, stepper: "_Stepper", token: int, generator: random.Random) -> Iterator[int]:
         vocab_size = stepper.decoder_bias.numel()

@@ -1,6 +1,7 @@
 """The sampler: repeatable with a seed, greedy at temperature 0, top-k / top-p honoured, prompts handled."""
 
 import math
+import threading
 from collections import Counter
 
 import pytest
@@ -62,6 +63,27 @@ def test_streams_one_piece_per_token_and_returns_the_prompt_first(model):
     pieces = list(Generation(model, "A bird", length=30, seed=0))
     assert len(pieces) == 30 and all(isinstance(p, str) and len(p) == 1 for p in pieces)
     assert generate_text(model, "A bird", length=30, seed=0) == "A bird" + "".join(pieces)
+
+
+@pytest.mark.parametrize("settings", [{}, {"top_k": 5}], ids=["gumbel", "top-k"])
+def test_a_stream_resumed_on_other_threads_leaves_every_thread_as_it_was(model, settings):
+    """A server resumes a stream on whichever thread is free: each piece must leave that thread's
+    grad and inference modes as they were (held across a yield, inference mode broke the next
+    training step on the pausing thread, and the sampler on the resuming one)."""
+    expected = generate_text(model, "The", length=6, seed=3, **settings)
+    stream, pieces, seen = iter(Generation(model, "The", length=6, seed=3, **settings)), [], []
+
+    def next_piece() -> None:
+        pieces.append(next(stream))
+        seen.append((torch.is_grad_enabled(), torch.is_inference_mode_enabled()))
+
+    for _ in range(6):
+        thread = threading.Thread(target=next_piece)
+        thread.start()
+        thread.join()
+    assert "The" + "".join(pieces) == expected
+    assert seen == [(True, False)] * 6
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
