@@ -184,7 +184,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
         if ON_ZERO_GPU:  # a forked worker: only its yields come back
             events = train_on_device(text.text, config, source)
         else:
-            events = session.train_events(text.text, config, source, on_stop=ws.keep)
+            events = session.train_events(text.text, config, source, on_stop=ws.keep, stop=ws.new_run())
         view = session.RunView(config, text.name)
         ws.running, outcome = True, "stopped"
         try:
@@ -194,7 +194,9 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                 if event.model is not None:
                     ws.keep(event.model)
                 yield view.status, loss_frame(view.rows), view.samples_text, ws
-            outcome = "done"
+            outcome = "done" if view.progress.get("done") else "stopped"
+            if outcome == "stopped":  # by /stop: the script's /train stream ends saying so
+                yield view.stopped_status(ws.trained), loss_frame(view.rows), view.samples_text, ws
         except Exception as error:
             reason = getattr(error, "message", None) or (str(error) if isinstance(error, UserError) else "an internal error")
             outcome = f"{view.headline}\n\n✗ **Training failed:** {html.escape(str(reason), quote=False)}"
@@ -260,6 +262,10 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
         ws.last_generation = note
         for text in session.text_stream(generation, prompt or ""):
             yield text, ws
+
+    def stop(request: gr.Request):
+        """Stop this session's run within a time step of its recurrence (scripts: ``/stop``)."""
+        session.stop_session(request.session_hash)
 
     def release_on_close(request: gr.Request):
         """The tab was closed: free its model now rather than when its state expires."""
@@ -390,7 +396,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
         )  # fmt: skip
         finish_outputs = [status, download_btn, model, train_btn, stop_btn]
         training.then(finish, state, finish_outputs, api_visibility="private")
-        stop_btn.click(None, None, None, cancels=[training], api_visibility="private").then(
+        stop_btn.click(stop, None, None, cancels=[training], queue=False, api_name="stop").then(
             finish, state, finish_outputs, api_visibility="private"
         )
 

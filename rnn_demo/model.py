@@ -39,7 +39,7 @@ import torch
 from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
 from torch import Tensor, nn
 
-from . import recurrence
+from . import recurrence, stopping
 from .cells import gru_step, lstm_step
 from .errors import UserError
 from .loss import decoder_loss
@@ -171,6 +171,7 @@ class RNNLanguageModel(
                 h = state[layer]
             outputs = []
             for t in range(x.shape[1]):
+                stopping.check()
                 if self.cell == "lstm":
                     h, c = lstm_step(x[:, t], (h, c), *weights)
                 else:

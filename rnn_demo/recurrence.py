@@ -89,6 +89,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
+from . import stopping
 from .devices import backward_as_forward, in_autocast_dtype
 
 _sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input  # (grad, σ(x), *, grad_input=out)
@@ -211,6 +212,7 @@ def _lstm_forward(
     products = []
     h_prev = h0
     for t, x_t in enumerate(x_side.unbind(0)):
+        stopping.check()  # Stop ends a big model's step here, not at its end
         a = step_product(h_prev, x_t).sigmoid_()  # the one GEMM of the step; i, f, o, s = σ(2 a_g)
         i, f, s, o = a.split(hidden, 1)
         torch.add(minus_one, s, alpha=2, out=g[t])  # g = tanh(a_g) = 2σ(2 a_g) − 1
@@ -243,6 +245,7 @@ def _lstm_backward(products, cells2, tanh_c, q, cand, out, h0, w_hh, d_out, d_hn
     da, pres, go = d_gates.unbind(0), pre.unbind(0), d_out.unbind(0)
     step_product = _step_product(w_hh.t(), batch)  # dout_{t−1} + da W_hh
     for t in range(steps - 1, -1, -1):
+        stopping.check()
         torch.mul(dh, tc[t], out=do[t])  # do = dh ⊙ tanh(c_t)
         dc.addcmul_(dh, qs[t])  # dc += dh ⊙ o ⊙ tanh'(c_t)
         torch.mul(dc, g[t], out=di[t])  # di = dc ⊙ g
@@ -393,6 +396,7 @@ def _gru_forward(gates: Tensor, n: Tensor, h0: Tensor, w_hh: Tensor) -> tuple[Te
     products = []
     h_prev = h0
     for t in range(steps):
+        stopping.check()
         a = step_product(h_prev, x_side[t])  # [a_r a_z h_n]: the one GEMM of the step, onto the x-side
         r, z, hn = a[:, :hidden], a[:, hidden : 2 * hidden], a[:, 2 * hidden :]
         a[:, : 2 * hidden].sigmoid_()  # r, z
@@ -426,6 +430,7 @@ def _gru_backward(products, n_steps, out, h0, w_hh, d_out, d_hn, need_h0, need_w
     h_prev = (h0, *out.unbind(0)[:-1])
     step_product = _step_product(w_hh.t(), batch)  # (dout_{t−1} + dh ⊙ z) + dG W_hh
     for t in range(steps - 1, -1, -1):
+        stopping.check()
         torch.sub(h_prev[t], n[t], out=dz[t])
         dz[t].mul_(dh)  # dz = dh ⊙ (h_{t−1} − n)
         torch.addcmul(dh, dh, z[t], value=-1, out=spare)  # dn = dh ⊙ (1 − z)

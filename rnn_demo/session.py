@@ -42,6 +42,7 @@ from .errors import UserError
 from .evaluate import evaluate
 from .generate import Generation, generate_text
 from .model import RNNLanguageModel
+from .stopping import Stopped, stoppable
 from .summary import format_seconds
 from .train import TrainConfig, Trainer, default_config
 
@@ -231,6 +232,11 @@ def finish_turns(timeout: float = 30.0) -> bool:
     global _exiting
     with _turns:
         _exiting = True
+    with _live_lock:
+        sessions = list(_live.values())
+    for workspace in sessions:
+        workspace.stop()  # ends a running step at once (a big model's would hold the exit for seconds)
+    with _turns:
         return _turns.wait_for(lambda: _running_turns == 0, timeout)
 
 
@@ -244,22 +250,28 @@ def train_events(
     *,
     every: float = 0.5,
     on_stop: Callable[[TrainedModel], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> Iterator[TrainEvent]:
     """Train on ``text``, reporting at most every ``every`` seconds, at each validation, and at the end.
 
-    Stopping early (closing the generator) ends training after the current step; the trainer then
-    validates once more and keeps its best weights, which go to ``on_stop``. When the process
+    Stopping early ends training: setting ``stop`` within one time step of the recurrence, closing
+    the generator after the current step. The trainer keeps its best weights (validating the latest
+    once more if that is quick), which go to ``on_stop``. When the process
     exits, the run ends after its current step (:func:`finish_turns`). That callback only
     reaches the caller when this runs in the caller's process: under ZeroGPU the generator runs in
     a worker, so callers also keep the ``model`` of the last validation event.
     """
     with _turn():
-        trainer = Trainer(text, config, source=source)
+        trainer = Trainer(text, config, source=source, stop=stop)
         data = trainer.data
         # The untrained model's validation loss: the validation curve starts there, so it is drawn as
         # a line from the first real validation on (a one-point series shows nothing). And what it
         # writes (~15 ms): noise, the first sample, so a learner sees the text improve from there.
-        untrained = evaluate(trainer.model, data.val_ids, config.eval_tokens).loss
+        try:
+            with stoppable(trainer.stop):  # a big model's takes seconds
+                untrained = evaluate(trainer.model, data.val_ids, config.eval_tokens).loss
+        except Stopped:
+            return  # stopped before the first step: nothing to keep
         sample = trainer.sample()
     yield TrainEvent(
         progress={"step": 0, "tokens": 0, "train_loss": None, "val_loss": untrained, "sample": sample, "done": False},
@@ -288,7 +300,7 @@ def train_events(
     finally:
         if not finished:
             with contextlib.suppress(_Exiting), _turn():
-                run.close()  # the trainer validates once more and loads its best weights
+                run.close()  # a run still going keeps its best weights (train.py)
                 if on_stop is not None and trainer.position.step > 0:
                     on_stop(_snapshot(trainer, use_model=True))
 
@@ -394,10 +406,10 @@ class RunView:
             return f"{self.headline}\n\n■ **Stopped** before the model learned anything: nothing kept."
         s = trained.summary
         best = s.get("best_val_loss")
-        kept = f" with validation loss {best:.3f}" if best is not None else ""
+        kept = f"best weights, with validation loss {best:.3f}" if best is not None else "weights trained so far"
         return (
             f"{self.headline}\n\n■ **Stopped** at step {s['steps']:,} after {format_seconds(s['seconds'])}. Kept the "
-            f"best weights{kept}: your model is now “{TRAINED}” under Generate, and ready to download."
+            f"{kept}: your model is now “{TRAINED}” under Generate, and ready to download."
         )
 
 
@@ -423,6 +435,7 @@ class Workspace:
         self._folder: Path | None = None
         self._zip: tuple[TrainedModel, Path] | None = None
         self._lock = threading.Lock()
+        self._stop = threading.Event()  # the current run's stop signal
         if session_id:
             with _live_lock:
                 old = _live.get(session_id)
@@ -441,6 +454,15 @@ class Workspace:
 
     def keep(self, model: TrainedModel) -> None:
         self.trained = model
+
+    def new_run(self) -> threading.Event:
+        """The stop signal for the run about to start (:func:`train_events`' ``stop``)."""
+        self._stop = threading.Event()
+        return self._stop
+
+    def stop(self) -> None:
+        """End this session's run now: within one time step, not after its step (a big model's takes seconds)."""
+        self._stop.set()
 
     def require_model(self, wait: float = 5.0) -> TrainedModel:
         """The trained model; if a stopped run is still wrapping up, wait up to ``wait`` seconds for it."""
@@ -498,16 +520,25 @@ class Workspace:
 def release(workspace: Workspace | None) -> None:
     """``gr.State``'s delete callback: free a session's model when its state expires."""
     if workspace is not None:
+        workspace.stop()
         workspace.clear()
 
 
 def release_session(session_id: str | None) -> None:
-    """Free the workspace of a session whose tab was closed."""
+    """Stop the run and free the workspace of a session whose tab was closed."""
     if not session_id:
         return
     with _live_lock:
         workspace = _live.pop(session_id, None)
     release(workspace)
+
+
+def stop_session(session_id: str | None) -> None:
+    """Stop the run of a session, if it has one (the Stop button, a script's ``/stop``)."""
+    with _live_lock:
+        workspace = _live.get(session_id) if session_id else None
+    if workspace is not None:
+        workspace.stop()
 
 
 def live_sessions() -> int:

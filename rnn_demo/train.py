@@ -1,14 +1,16 @@
 """The training loop: one generator of progress events, consumed alike by the CLI, the app and tests.
 
 Truncated BPTT over contiguous windows, Adam, gradient-norm clipping, periodic validation that
-keeps the best weights. It stops at a time budget, a step budget, or as soon as its consumer stops
-iterating (``close()``, a cancelled request, a closed browser tab): the ``finally`` block then
-leaves the model holding its best weights, ready to sample or save.
+keeps the best weights. It stops at a time budget, a step budget, as soon as its consumer stops
+iterating (``close()``, a cancelled request), or when its ``stop`` signal is set (Stop pressed, the
+tab closed; that reaches inside a step: ``stopping.py``): the ``finally`` block then leaves the
+model holding its best weights, ready to sample or save.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -24,12 +26,14 @@ from .evaluate import Evaluation, evaluate
 from .generate import generate_text
 from .heap import memory_kept
 from .model import RNNLanguageModel
+from .stopping import Stopped, stoppable
 from .thread_tuner import ThreadTuner
 from .tokenizers import DEFAULT_MAX_VOCAB
 
 # Adam diverges well before this (lr 1.0 ended a run at loss 493, 3.44 untrained); far above it, its
 # step overflows float32 and crashes. The app's field and the CLI share this bound.
 MAX_LR = 1.0
+QUICK_VALIDATION_SECONDS = 1.0  # a stopped run validates once more only if that is this quick
 MIN_STEPS_IN_BUDGET = 3  # a time budget must hold at least this many estimated steps (the estimate is within 0.8–1.6×)
 
 
@@ -152,7 +156,11 @@ class _Position:
 class Trainer:
     """Holds the model, optimizer and data of one run; :meth:`run` trains and reports."""
 
-    def __init__(self, text: str, config: TrainConfig, *, source: dict | None = None, resume: str | None = None) -> None:
+    def __init__(
+        self, text: str, config: TrainConfig, *, source: dict | None = None, resume: str | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:  # fmt: skip
+        """``stop``, set from any thread, ends the run within one time step of the recurrence (stopping.py)."""
         config.check()
         saved = checkpoint.load_trainer_state(resume) if resume else None
         if saved:
@@ -161,6 +169,7 @@ class Trainer:
             config = replace(TrainConfig(**saved[0]["config"]), **keep)
         self.config = config
         self.source = source or {}
+        self.stop = stop or threading.Event()
         self.device = pick_device(config.device)
         self.precision = pick_precision(self.device, config.precision, config.hidden_size)
         self.cpu_threads: int | None = None
@@ -210,6 +219,7 @@ class Trainer:
         self.latest_weights: dict[str, torch.Tensor] | None = None  # set aside while the model holds the best
         self.final: Evaluation | None = None
         self.last_train_loss: float | None = None
+        self.validation_seconds: float | None = None  # how long the last validation took
         if saved:
             self._restore(*saved)
 
@@ -249,11 +259,14 @@ class Trainer:
         self._use_latest_weights()
         try:
             while not self._budget_spent():
+                if self.stop.is_set():
+                    return
                 if self.cpu_threads:  # before every step: the thread count is per thread, and the app's
                     # server may resume this generator on another thread each time
                     set_cpu_threads(self.thread_tuner.threads if self.thread_tuner else self.cpu_threads)
                 t0 = time.perf_counter()
-                loss = self._train_step()
+                with stoppable(self.stop):
+                    loss = self._train_step()
                 took = time.perf_counter() - t0
                 pos.train_seconds += took
                 if self.thread_tuner:
@@ -264,23 +277,37 @@ class Trainer:
                 progress = self._progress(loss)
                 clock = pos.step if config.steps is not None else pos.elapsed
                 if clock >= next_eval and not self._budget_spent():
-                    self._validate(progress)
+                    with stoppable(self.stop):
+                        self._validate(progress)
                     next_eval += interval
                     pos.elapsed = time.perf_counter() - began
                 yield progress
-            finished = True
             last = self._progress(self.last_train_loss)
-            self._validate(last)
-            self._use_best_weights()
-            self.final = evaluate(model, self.data.val_ids)
+            with stoppable(self.stop):
+                self._validate(last)
+                self._use_best_weights()
+                self.final = evaluate(model, self.data.val_ids)
+            finished = True
             last.val_loss, last.done, last.remaining = self.final.loss, True, 0.0
             last.elapsed = pos.elapsed = time.perf_counter() - began
             yield last
+        except Stopped:
+            pass  # Stop pressed inside a step or a validation: nothing was half-changed
         finally:
-            if not finished:  # stopped by the consumer: keep whichever weights validate better
-                self._validate(None)
+            if not finished:  # stopped: keep the best weights, validating the latest first if that is quick
+                if self._validation_estimate() <= QUICK_VALIDATION_SECONDS:
+                    self._validate(None)
                 self._use_best_weights()
             model.eval()
+
+    def _validation_estimate(self) -> float:
+        """Seconds one more validation would take: as long as the last one, or, before any, a third
+        of the time training took for as many tokens (a forward pass, without backward and Adam)."""
+        if self.validation_seconds is not None:
+            return self.validation_seconds
+        if not self.tokens_per_second:
+            return math.inf  # nothing trained yet
+        return min(self.config.eval_tokens, self.data.val_ids.numel()) / (3 * self.tokens_per_second)
 
     def _eval_interval(self) -> float:
         """Steps (step budgets) or seconds (time budgets) between validations: ~8 per run."""
@@ -354,7 +381,9 @@ class Trainer:
     def _validate(self, progress: Progress | None) -> None:
         """Validate on the first ``eval_tokens`` of the validation split; keep the best weights."""
         pos = self.position
+        began = time.perf_counter()
         result = evaluate(self.model, self.data.val_ids, self.config.eval_tokens)
+        self.validation_seconds = time.perf_counter() - began
         if result.loss < pos.best_val_loss:
             pos.best_val_loss = result.loss
             self.best_weights = _clone(self.model.state_dict())

@@ -83,6 +83,23 @@ def test_cancelling_stops_training_and_keeps_the_model(client, corpus_file):
     assert not any(name.endswith((".pt", ".pth", ".bin", ".pkl", ".ckpt")) for name in names)
 
 
+def test_stop_endpoint_ends_the_run_inside_its_step_and_the_stream_says_so(client, corpus_file):
+    job = client.submit(handle_file(str(corpus_file)), seconds=20, api_name="/train", **SMALL)
+    for status, plot, _ in job:  # wait for a validation after the untrained model's, then stop
+        if plot and len(losses(plot, "validation")) >= 2:
+            break
+    started = time.monotonic()
+    client.predict(api_name="/stop")  # a script's Stop button: same session, its own run
+    while not job.done() and time.monotonic() - started < 10:
+        time.sleep(0.05)
+    print(f"/train ended {time.monotonic() - started:.2f} s after /stop")
+    status, plot, samples = job.result()
+    assert "■ **Stopped** at step" in status and "Done" not in status, status
+    assert session.training_sessions() == 0
+    text = client.predict(model=session.TRAINED, prompt="A", length=40, seed=1, api_name="/generate")
+    assert text.startswith("A") and len(text) > 20
+
+
 def test_generate_is_reproducible_with_a_seed(client):
     # Every parameter has a default: a bundled model writes 500 tokens.
     default = client.predict(api_name="/generate")
