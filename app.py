@@ -118,11 +118,13 @@ def user_errors(fn):
 def _named_errors(component):
     """Make an input's refusal of a value (out of range; not one of the choices) name the field
     ("Temperature: Value -1 is less than minimum value 0.0.") and be a user error, not a logged
-    traceback; gradio's own omits the field.
+    traceback; gradio's own omits the field. And make None its default (a slider compared it).
     Patched on the instance: subclassing a gradio component writes a .pyi stub beside this file."""
     check = component.preprocess
 
     def preprocess(payload):
+        if payload is None:  # a script's None (or a field it leaves out) means the field's default
+            payload = component.value
         try:
             return check(payload)
         except gr.Error as error:

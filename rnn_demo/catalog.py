@@ -53,7 +53,7 @@ def open_model(
     source = source.strip()
     if not source:
         raise UserError("no model given")
-    if Path(source).is_dir():
+    if os.path.isdir(source):  # unlike Path.is_dir, False for a name too long for the file system
         return load_model(source), f"folder {source}"
     entry = next((p for p in (catalog if catalog is not None else pretrained_models()) if source in (p.name, p.repo_id)), None)
     if entry is None:

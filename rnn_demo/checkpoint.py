@@ -12,6 +12,7 @@ Folders whose weights are only ``.bin``/``.pt``/``.pth`` (pickles, which can run
 
 from __future__ import annotations
 
+import os
 import json
 import shutil
 from pathlib import Path
@@ -30,13 +31,13 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
 
 def is_checkpoint_folder(path: str | Path) -> bool:
-    return Path(path, CONFIG_FILE).is_file() and Path(path, WEIGHTS_FILE).is_file()
+    return os.path.isfile(Path(path, CONFIG_FILE)) and os.path.isfile(Path(path, WEIGHTS_FILE))
 
 
 def check_folder(path: str | Path) -> Path:
     """Raise :class:`UserError` unless ``path`` is a loadable checkpoint folder."""
     path = Path(path)
-    if not path.is_dir():
+    if not os.path.isdir(path):  # unlike Path.is_dir, False for a name too long for the file system
         raise UserError(f"{path}: no such checkpoint folder")
     if is_checkpoint_folder(path):
         return path
@@ -85,7 +86,7 @@ def save_trainer_state(folder: str | Path, info: dict, tensors: dict[str, torch.
 
 def load_trainer_state(folder: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
     folder = Path(folder)
-    if not (folder / STATE_JSON).is_file() or not (folder / STATE_TENSORS).is_file():
+    if not os.path.isfile(folder / STATE_JSON) or not os.path.isfile(folder / STATE_TENSORS):
         raise UserError(f"{folder}: no trainer state to resume from (was it written by `train --out`?)")
     info = json.loads((folder / STATE_JSON).read_text(encoding="utf-8"))
     return info, safetensors.torch.load_file(folder / STATE_TENSORS)

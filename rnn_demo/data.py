@@ -8,6 +8,7 @@ format; comma, semicolon, tab or ``|`` separated; rows are joined by newlines). 
 
 from __future__ import annotations
 
+import os
 import codecs
 import csv
 import io
@@ -43,8 +44,8 @@ class Corpus:
 def read_corpus(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Corpus:
     """Read and decode a corpus file, or raise :class:`UserError` saying what is wrong with it."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: {'not a file' if path.exists() else 'no such file'}")
+    if not os.path.isfile(path):  # unlike Path.is_file, False for a name too long for the file system
+        raise UserError(f"{path}: {'not a file' if os.path.exists(path) else 'no such file'}")
     if path.suffix.lower() not in SUFFIXES:
         raise UserError(f"{path.name}: unsupported file type {path.suffix or '(none)'}; use {', '.join(SUFFIXES)}")
     size = path.stat().st_size

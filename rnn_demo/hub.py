@@ -7,6 +7,7 @@ offline. Tokens are passed straight to huggingface_hub and never printed, logged
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from .checkpoint import CARD_FILE, CONFIG_FILE, check_folder
 from .errors import UserError
 from .model import WEIGHTS_FILE
 
-REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")  # the Hub allows 96 characters a part
 
 
 class HubUnreachable(UserError):
@@ -34,7 +35,7 @@ class HubUnreachable(UserError):
 
 
 def looks_like_repo_id(text: str) -> bool:
-    return bool(REPO_ID.match(text)) and not Path(text).exists()
+    return bool(REPO_ID.match(text)) and not os.path.exists(text)  # Path.exists raises for a name too long
 
 
 def download(

@@ -595,7 +595,7 @@ class ModelShelf:
             if cached and cached[2] > time.monotonic():
                 self._models.move_to_end(source)
                 return cached[0], cached[1]
-        if not known and Path(source).exists():  # a path on this server is not a Hub repo id
+        if not known and os.path.exists(source):  # a path on this server is not a Hub repo id
             raise UserError(f"{source!r} is not a Hub repo id")
         model, origin = open_model(source, endpoint=self.settings.hub_endpoint, catalog=catalog)
         model.eval()

@@ -184,6 +184,8 @@ BAD_INPUTS = [
     (["train", "{corpus}", "--resume", "{bad}/no-state", "--steps", "1"], "no trainer state to resume from"),
     (["train", "{corpus}", "--steps", "1", "--out", "{bad}/a-file", *TINY], "a-file: cannot write the checkpoint folder"),
     (["sample", "nowhere"], "'nowhere': no such checkpoint folder, pretrained model or Hub repo id"),
+    (["sample", "x" * 300 + "/y"], "no such checkpoint folder, pretrained model or Hub repo id"),  # too long a name for a path
+    (["train", "x" * 300 + ".txt"], "no such file"),
     (["sample", "{bad}/pickled"], "refusing pickled weights (pytorch_model.bin)"),
     (["sample", "{bad}"], "not a checkpoint folder (missing config.json, model.safetensors)"),
     (["sample", "{checkpoint}", "--length", "0"], "length must be between 1 and 10,000"),

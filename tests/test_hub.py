@@ -62,7 +62,7 @@ def test_unknown_repo_is_a_user_error(hub, hf_cache):
     assert not isinstance(caught.value, rnn_hub.HubUnreachable)
 
 
-@pytest.mark.parametrize("repo_id", ["no-slash", "a/b/c", "/abs", "owner/ with space"])
+@pytest.mark.parametrize("repo_id", ["no-slash", "a/b/c", "/abs", "owner/ with space", "x" * 300 + "/y", "a/" + "y" * 300])
 def test_malformed_repo_id_is_a_user_error(hub, hf_cache, repo_id):
     with pytest.raises(UserError, match="is not a Hub repo id"):
         rnn_hub.download(repo_id, endpoint=hub.url, cache_dir=hf_cache)

@@ -158,6 +158,7 @@ BAD_GENERATION = [
     ({"model": "no-such-model"}, r"^Model: .*not in the list of choices"),
     ({"repo_id": "not a repo id"}, r"neither a pretrained model .* nor a Hub repo id"),
     ({"repo_id": "../../etc"}, r"neither a pretrained model .* nor a Hub repo id"),
+    ({"repo_id": "x" * 300 + "/y"}, r"neither a pretrained model .* nor a Hub repo id"),  # too long for a path, too
 ]
 
 
@@ -179,6 +180,16 @@ def test_bad_generation_input_is_a_clear_error_and_the_app_keeps_serving(client,
     with pytest.raises(AppError, match=message):
         client.predict(**{"model": "tiny-lstm", "length": 20, **fields}, api_name="/generate")
     assert len(client.predict(model="tiny-lstm", length=20, seed=1, api_name="/generate")) == 20
+
+
+def test_none_for_any_field_means_its_default(client, corpus_file):
+    """Scripts send None for a field they mean to leave alone: sliders compared it and failed."""
+    defaults = client.predict(model="tiny-lstm", prompt="The ", seed=5, api_name="/generate")
+    nones = client.predict(model="tiny-lstm", prompt="The ", seed=5, length=None, temperature=None, top_k=None,
+                           top_p=None, api_name="/generate")  # fmt: skip
+    assert nones == defaults and len(nones) > 100
+    summary = client.predict(handle_file(str(corpus_file)), seconds=None, cell=None, hidden_size=None, api_name="/summarize")
+    assert "english.txt" in summary and "Vocabulary" in summary
 
 
 def test_my_model_before_training_is_a_clear_error(client):
