@@ -19,6 +19,7 @@ from .errors import UserError
 
 SUFFIXES = (".txt", ".md", ".csv")
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+MIN_VALID_PER_INVALID = 20  # UTF-8 characters per invalid byte for a file to count as UTF-8 all the same
 LEGACY_ENCODINGS = ["gb18030", "big5", "shift_jis", "cp1252", "latin_1"]
 _BINARY_SIGNATURES = {
     b"\x89PNG": "a PNG image",
@@ -81,8 +82,21 @@ def decode_bytes(raw: bytes, name: str = "corpus") -> tuple[str, str]:
                 # Valid UTF-8 cut inside its last character (a size-capped copy, `head -c`): drop that one.
                 text, encoding = raw[: error.start].decode("utf-8"), "utf-8"
             else:
-                text, encoding = _decode_legacy(raw, name)
+                text, encoding = _utf8_with_stray_bytes(raw) or _decode_legacy(raw, name)
     return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
+
+
+def _utf8_with_stray_bytes(raw: bytes) -> tuple[str, str] | None:
+    """UTF-8 with a few invalid bytes (a dash pasted from a cp1252 file), decoded as UTF-8 with
+    those replaced by U+FFFD: read as a legacy encoding instead, every accented letter of the file
+    came out garbled ("dÃ©jÃ "), and Chinese text was refused. None unless almost every
+    non-ASCII character decodes (legacy text seldom forms valid UTF-8 sequences)."""
+    text = raw.decode("utf-8", errors="replace")
+    invalid = text.count("\ufffd") - raw.count("\ufffd".encode())
+    valid = len(text) - len(text.encode("ascii", errors="ignore")) - invalid
+    if valid < MIN_VALID_PER_INVALID * invalid:
+        return None
+    return text, f"utf-8, {invalid:,} invalid byte{'s' * (invalid != 1)} shown as �"
 
 
 def _refuse_binary(raw: bytes, name: str) -> None:

@@ -239,3 +239,14 @@ def test_csv_quote_that_never_closes(tmp_path):
 def test_csv_stray_quotes_inside_cells_are_kept(tmp_path):
     data = 'text\n"Hi," she said\na 5" screen\n"quoted, with ""inner"" quotes"\n'
     assert read_corpus(_write(tmp_path, "typed.csv", data)).text == 'Hi, she said\na 5" screen\nquoted, with "inner" quotes'
+
+
+@pytest.mark.parametrize("text", ["Voilà déjà l'été, où naïve. " * 300, "我爱自然语言处理。今天天气很好 Voilà déjà. " * 200])
+def test_utf8_with_a_stray_byte_stays_utf8(tmp_path, text):
+    """One cp1252 dash pasted into a UTF-8 file: read as a legacy encoding, every accented letter came
+    out garbled, and the Chinese text was refused."""
+    raw = text.encode("utf-8")
+    middle = raw.index(b" ", len(raw) // 2)
+    corpus = read_corpus(_write(tmp_path, "stray.txt", raw[:middle] + b"\x96" + raw[middle:]))
+    assert corpus.encoding == "utf-8, 1 invalid byte shown as �"
+    assert corpus.text == text[: len(raw[:middle].decode())] + "\ufffd" + raw[middle:].decode()
