@@ -97,12 +97,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+_FLAGS = {"hidden_size": "hidden", "num_layers": "layers", "embedding_size": "embedding"}  # options not named as their field
+
+
 def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .data import read_corpus
     from .devices import pick_device
-    from .train import TrainConfig, Trainer, default_config
+    from .train import RESUME_MAY_CHANGE, TrainConfig, Trainer, default_config
 
     if not args.max_bytes > 0:
         raise UserError(f"--max-bytes must be a positive number of MB, got {args.max_bytes:g}")
@@ -113,6 +116,13 @@ def _train(args: argparse.Namespace) -> int:
     config = default_config(pick_device(args.device or "auto").type == "cuda", **given)
     source = {"name": corpus.name, "size_bytes": corpus.size_bytes, "encoding": corpus.encoding}
     trainer = Trainer(corpus.text, config, source=source, resume=args.resume)
+    changed = [name for name, value in given.items() if name not in RESUME_MAY_CHANGE and getattr(trainer.config, name) != value]
+    if args.resume and changed:
+        flags = ", ".join(f"--{_FLAGS.get(name, name).replace('_', '-')} {given[name]}" for name in changed)
+        raise UserError(
+            f"--resume continues {args.resume} with its own settings, and {flags} would change them: drop "
+            f"{'it' if len(changed) == 1 else 'them'} (a resumed run may change only {', '.join('--' + n for n in RESUME_MAY_CHANGE)})"
+        )
     out = args.out or args.resume or f"runs/{Path(corpus.name).stem}-{trainer.config.cell}"
     try:  # before training, not after it
         Path(out).mkdir(parents=True, exist_ok=True)

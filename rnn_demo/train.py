@@ -33,6 +33,7 @@ from .tokenizers import DEFAULT_MAX_VOCAB
 # Adam diverges well before this (lr 1.0 ended a run at loss 493, 3.44 untrained); far above it, its
 # step overflows float32 and crashes. The app's field and the CLI share this bound.
 MAX_LR = 1.0
+RESUME_MAY_CHANGE = ("seconds", "steps", "device", "precision", "threads")  # a resumed run keeps its other settings
 QUICK_VALIDATION_SECONDS = 1.0  # a stopped run validates once more only if that is this quick
 MIN_STEPS_IN_BUDGET = 3  # a time budget must hold at least this many estimated steps (the estimate is within 0.8–1.6×)
 
@@ -165,7 +166,7 @@ class Trainer:
         saved = checkpoint.load_trainer_state(resume) if resume else None
         if saved:
             # The run's own settings come back; only the budget, device, precision and threads may change.
-            keep = {f.name: getattr(config, f.name) for f in fields(config) if f.name in ("seconds", "steps", "device", "precision", "threads")}
+            keep = {f.name: getattr(config, f.name) for f in fields(config) if f.name in RESUME_MAY_CHANGE}
             config = replace(TrainConfig(**saved[0]["config"]), **keep)
         self.config = config
         self.source = source or {}
@@ -481,6 +482,8 @@ class Trainer:
         self.position = _Position(**info["position"])
         self.rng_state = tensors["rng"]
         hidden = [group("hidden.")[str(i)].to(self.device) for i in range(len(group("hidden.")))]
+        if hidden and hidden[0].shape[1] != self.batch_size:
+            hidden = []  # resumed on another text, which fits another batch size: start from a fresh state
         self.state = (tuple(hidden) if len(hidden) == 2 else hidden[0]) if hidden else None
 
 

@@ -65,6 +65,18 @@ def test_train_then_resume_with_json_summaries(tmp_path, corpus_file):
     assert summary["steps"] == 20 and summary["tokens"] == 20 * 8 * 32 and summary["out"] == str(out)
     assert json.loads((out / "config.json").read_text())["hidden_size"] == 24  # the run's own settings
 
+    # the same command again carries on; a flag that would change the run's settings is refused, not ignored
+    assert cli("train", corpus_file, "--resume", out, "--steps", "22", *TINY).returncode == 0
+    changed = cli("train", corpus_file, "--resume", out, "--steps", "24", "--hidden", "32", "--cell", "gru")
+    assert_one_line_error(changed.returncode, changed.stderr, "--cell gru, --hidden 32 would change them")
+    # another text fits another batch size: the saved state of the old one is dropped, not crashed on
+    other = tmp_path / "other.txt"
+    other.write_text(corpus_file.read_text(encoding="utf-8")[:1500], encoding="utf-8")
+    resumed = cli("train", other, "--resume", out, "--steps", "24", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    summary = last_json(resumed.stdout)
+    assert summary["steps"] == 24 and summary["batch_size"] < 8
+
 
 def test_sample_json_and_same_seed_same_text(checkpoint):
     runs = [cli("sample", checkpoint, "--prompt", "The cat", "--length", "80", "--seed", "5", "--json") for _ in range(2)]
