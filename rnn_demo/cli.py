@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="matmuls in bf16 (auto: on CUDA, and on CPUs with bf16 in hardware for hidden sizes from 128)",
     )
     train.add_argument("--threads", type=int, help="CPU threads (default: the usable cores, fewer while another process competes for them)")
-    train.add_argument("--seed", type=int)
+    train.add_argument("--seed", type=int, help="≥ 0: the same seed gives the same starting weights (default 0)")
     train.add_argument("--max-bytes", type=float, default=20, help="corpus size cap in MB (default 20)")
     train.add_argument("--resume", metavar="DIR", help="continue the run saved in this checkpoint folder; --seconds/--steps count the whole run, so the same command picks up where it stopped")
     train.add_argument("--out", metavar="DIR", help="checkpoint folder to write (default: runs/<corpus>-<cell>)")
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--temperature", type=float, default=0.8, help="0 = greedy (default 0.8)")
     sample.add_argument("--top-k", type=int, default=0, help="0 = no limit")
     sample.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (default 1.0 = off)")
-    sample.add_argument("--seed", type=int, help="same seed and settings, same text")
+    sample.add_argument("--seed", type=int, help="same seed and settings, same text (left out or negative: a random one, printed)")
     sample.add_argument("--json", action="store_true")
 
     evaluate = commands.add_parser("evaluate", help="loss of a model on a corpus", description="Loss (nats/token), bits per token and perplexity over a corpus, state carried.")
@@ -185,6 +185,8 @@ def _sample(args: argparse.Namespace) -> int:
         print(piece, end="", flush=True)
     seconds = time.perf_counter() - started
     print()
+    if args.seed is None or args.seed < 0:
+        print(f"seed {generation.seed} (give --seed {generation.seed} for this text again)", file=sys.stderr)
     if args.json:
         result = {
             "text": args.prompt + "".join(pieces),

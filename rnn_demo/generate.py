@@ -57,7 +57,8 @@ class Generation:
         check_settings(length, temperature, top_k, top_p)
         self.model = model
         self.length, self.temperature, self.top_k, self.top_p = length, temperature, top_k, top_p
-        self.seed = random.randrange(2**31) if seed is None else int(seed)
+        # None or negative: a random seed, reported as .seed (as the app's -1; random.Random(-s) would repeat s)
+        self.seed = random.randrange(2**31) if seed is None or seed < 0 else int(seed)
         tokenizer = model.tokenizer
         pieces = list(tokenizer.pieces(prompt)) if prompt else []
         self.bridge = ""  # text owed between the prompt and the first generated piece

@@ -91,6 +91,8 @@ class TrainConfig:
             raise UserError(f"threads must be ≥ 1, got {self.threads}")
         if self.eval_every is not None and not self.eval_every > 0:
             raise UserError(f"eval_every must be positive, got {self.eval_every}")
+        if self.seed < 0:
+            raise UserError(f"seed must be ≥ 0, got {self.seed}")
         if not 0 <= self.dropout < 1:
             raise UserError(f"dropout must be in [0, 1), got {self.dropout}")
         for name in ("hidden_size", "embedding_size", "num_layers"):

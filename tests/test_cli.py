@@ -89,6 +89,19 @@ def test_sample_json_and_same_seed_same_text(checkpoint):
     assert last_json(runs[1].stdout)["text"] == result["text"]
 
 
+def test_sample_without_a_seed_or_with_a_negative_one_picks_one_and_says_which(checkpoint):
+    """random.Random(-1) is random.Random(1): a negative seed used to repeat the positive one's text."""
+    runs = [cli("sample", checkpoint, "--length", "60", *seed, "--json") for seed in ([], ["--seed=-1"])]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+        seed = last_json(run.stdout)["seed"]
+        assert seed >= 0 and f"seed {seed} (give --seed {seed} for this text again)" in run.stderr
+        again = cli("sample", checkpoint, "--length", "60", "--seed", str(seed), "--json")
+        assert last_json(again.stdout)["text"] == last_json(run.stdout)["text"]
+    positive = cli("sample", checkpoint, "--length", "60", "--seed", "1", "--json")
+    assert last_json(runs[1].stdout)["text"] != last_json(positive.stdout)["text"]
+
+
 def test_sample_reports_unknown_prompt_characters(checkpoint):
     run = cli("sample", checkpoint, "--prompt", "The ☃", "--length", "10", "--seed", "1", "--json")
     assert run.returncode == 0 and "'☃'" in run.stderr
@@ -188,6 +201,7 @@ BAD_INPUTS = [
     (["train", "{corpus}", "--lr", "-1", "--steps", "1"], "learning rate must be"),
     (["train", "{corpus}", "--lr", "2", "--steps", "1"], "learning rate must be in (0, 1], got 2.0"),
     (["train", "{corpus}", "--dropout", "1.5", "--steps", "1"], "dropout must be in [0, 1)"),
+    (["train", "{corpus}", "--seed", "-1", "--steps", "1"], "seed must be ≥ 0, got -1"),
     (["train", "{corpus}", "--hidden", "0", "--steps", "1"], "hidden size must be ≥ 1"),
     (["train", "{corpus}", "--seq-len", "1", "--steps", "1"], "sequence length must be ≥ 2"),
     (["train", "{corpus}", "--val-fraction", "0.9", "--steps", "1"], "validation fraction must be between 0 and 0.5"),
