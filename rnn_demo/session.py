@@ -469,6 +469,8 @@ class Workspace:
         deadline = time.monotonic() + wait
         while self.trained is None and self.running and time.monotonic() < deadline:
             time.sleep(0.05)
+        if self.trained is None and self.running:
+            raise UserError("your model is still training: it becomes usable at its first validation, in a few seconds")
         if self.trained is None:
             raise UserError("you haven't trained a model in this session yet: train one first, or pick a pretrained model")
         return self.trained

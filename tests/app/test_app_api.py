@@ -12,6 +12,7 @@ from gradio_client.exceptions import AppError
 
 import app
 from rnn_demo import session
+from rnn_demo.errors import UserError
 from rnn_demo.generate import MAX_LENGTH
 from rnn_demo.train import GPU_DEFAULTS, TrainConfig
 from tests.app.conftest import SMALL, settings
@@ -190,6 +191,16 @@ def test_none_for_any_field_means_its_default(client, corpus_file):
     assert nones == defaults and len(nones) > 100
     summary = client.predict(handle_file(str(corpus_file)), seconds=None, cell=None, hidden_size=None, api_name="/summarize")
     assert "english.txt" in summary and "Vocabulary" in summary
+
+
+def test_my_model_before_the_first_run_validates_says_it_is_still_training():
+    workspace = session.Workspace()
+    workspace.running = True  # a run that has not validated yet: no model to use
+    with pytest.raises(UserError, match="your model is still training: it becomes usable at its first validation"):
+        workspace.require_model(wait=0.1)
+    workspace.running = False
+    with pytest.raises(UserError, match="you haven't trained a model in this session yet"):
+        workspace.require_model(wait=0.1)
 
 
 def test_my_model_before_training_is_a_clear_error(client):
