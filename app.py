@@ -299,7 +299,10 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                 with gr.Row():
                     cell = Radio(["lstm", "gru"], value=defaults.cell, label="Cell", info="LSTM: 4 gates and a memory cell. GRU: 2 gates, a bit cheaper.")
                     tokenizer = Radio(["char", "word"], value=defaults.tokenizer, label="Tokens", info="Characters learn spelling; words need more text.")
-                lang = Dropdown(list(WORD_LANGUAGES), value=defaults.lang, label="Language (for word tokens)", visible=defaults.tokenizer == "word")
+                lang = Dropdown(
+                    [(f"{code}: {what}", code) for code, what in WORD_LANGUAGES.items()], value=defaults.lang,
+                    label="Language (for word tokens)", visible=defaults.tokenizer == "word",
+                )  # fmt: skip
                 seconds = Slider(
                     5, settings.max_seconds, value=min(defaults.seconds or 60, settings.max_seconds), step=1,
                     label="Time budget (seconds)", info="Training stops here, or when you press Stop.",

@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("corpus", help="a .txt, .md or .csv (with a 'text' column) file")
     train.add_argument("--cell", choices=["lstm", "gru"])
     train.add_argument("--tokenizer", choices=["char", "word"])
-    train.add_argument("--lang", help="spaCy language for --tokenizer word (en, zh, xx, ...)")
+    train.add_argument("--lang", help="spaCy language for --tokenizer word (en, xx, de, ...; zh cuts Chinese into single characters)")
     train.add_argument("--seconds", type=float, help="time budget (default 60 unless --steps is given)")
     train.add_argument("--steps", type=int, help="step budget")
     train.add_argument("--hidden", dest="hidden_size", type=int)

@@ -26,7 +26,20 @@ KINDS = ("char", "word")
 DEFAULT_MIN_FREQ = {"char": 1, "word": 2}  # the tutorial's min_freq=2 for words
 DEFAULT_MAX_VOCAB = 30_000
 # spaCy languages that tokenize with no extra packages (ja and ko need more; NOTES §6).
-WORD_LANGUAGES = ("en", "zh", "xx", "de", "fr", "es", "it", "pt", "nl", "ru")
+# spaCy's blank tokenizers that need no extra packages, with what they do. Chinese has no word
+# segmenter without one (jieba, pkuseg): its blank tokenizer cuts the text into single characters.
+WORD_LANGUAGES = {
+    "en": "English",
+    "zh": "Chinese: single characters, as character tokens (no word segmenter without extra packages)",
+    "xx": "any other language: split at spaces and punctuation",
+    "de": "German",
+    "fr": "French",
+    "es": "Spanish",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "nl": "Dutch",
+    "ru": "Russian",
+}
 
 
 class Tokenizer:
@@ -169,7 +182,11 @@ def fit_tokenizer(
     pieces = empty.pieces(train_text)
     vocab = build_vocab(pieces, min_freq, max_vocab)
     if len(vocab) < 2:  # a model over <unk> alone would train, then have nothing to generate
-        raise UserError(f"the vocabulary is empty: nothing in the training text appears {min_freq} times (lower min_freq)")
+        remedies = "upload more text, use character tokens," if kind == "word" else "upload more text"
+        raise UserError(
+            f"the vocabulary is empty: no {'word' if kind == 'word' else 'character'} of the training text appears "
+            f"{min_freq} times: {remedies} or lower the minimum count (the CLI's --min-freq)"
+        )
     tokenizer = CharTokenizer(vocab) if kind == "char" else WordTokenizer(vocab, lang)
     return tokenizer, tokenizer.encode_pieces(pieces)
 

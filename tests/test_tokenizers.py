@@ -103,9 +103,11 @@ def test_max_vocab_caps_the_vocabulary_keeping_the_most_frequent():
         fit_tokenizer("char", text, max_vocab=1)
 
 
-def test_empty_vocabulary_is_refused():
-    with pytest.raises(UserError, match="the vocabulary is empty: nothing in the training text appears 5 times"):
+def test_empty_vocabulary_is_refused_with_remedies_the_app_offers_too():
+    with pytest.raises(UserError, match="no character of the training text appears 5 times: upload more text or lower"):
         fit_tokenizer("char", "abcd", min_freq=5)
+    with pytest.raises(UserError, match="no word of the training text appears 2 times: upload more text, use character tokens,"):
+        fit_tokenizer("word", "every word here is new", lang="en")
 
 
 def test_vocabulary_order_is_deterministic():
