@@ -269,7 +269,7 @@ def train_events(
         # writes (~15 ms): noise, the first sample, so a learner sees the text improve from there.
         try:
             with stoppable(trainer.stop):  # a big model's takes seconds
-                untrained = evaluate(trainer.model, data.val_ids, config.eval_tokens).loss
+                untrained = evaluate(trainer.model, data.val_ids, trainer.validation_tokens()).loss
         except Stopped:
             return  # stopped before the first step: nothing to keep
         sample = trainer.sample()
@@ -365,9 +365,12 @@ class RunView:
     def _line(self, p: dict) -> str:
         speed = f"{p.get('tokens_per_second', 0):,.0f} tokens/s on {p.get('device', '?')}"
         if p.get("done"):
+            held_out = self.info.get("val_tokens", 0)
+            read = p.get("val_tokens") or held_out
+            over = "the whole held-out text" if read >= held_out - 1 else f"{read:,} of the {held_out:,} held-out tokens (all would have run well past the budget)"
             done = (
                 f"✓ **Done:** {p['step']:,} step{'' if p['step'] == 1 else 's'} in {format_seconds(p.get('elapsed', 0.0))} ({speed}). Validation loss "
-                f"**{p['val_loss']:.3f}** over the whole held-out text. Your model is now “{TRAINED}” under Generate, "
+                f"**{p['val_loss']:.3f}** over {over}. Your model is now “{TRAINED}” under Generate, "
                 "and ready to download."
             )
             if self.untrained_loss is not None and p["val_loss"] > self.untrained_loss:

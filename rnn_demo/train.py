@@ -34,7 +34,12 @@ from .tokenizers import DEFAULT_MAX_VOCAB
 # step overflows float32 and crashes. The app's field and the CLI share this bound.
 MAX_LR = 1.0
 RESUME_MAY_CHANGE = ("seconds", "steps", "device", "precision", "threads")  # a resumed run keeps its other settings
-QUICK_VALIDATION_SECONDS = 1.0  # a stopped run validates once more only if that is this quick
+QUICK_VALIDATION_SECONDS = 1.0
+# Under a time budget a validation reads at most what fits in this share of the time between
+# validations (the final one: of the budget). 32k tokens of a 1024 × 2 LSTM took 8 s on 2 cores,
+# more than the 7.5 s between validations of a 60 s run; the default model reads them in ~0.9 s.
+VALIDATION_SHARE = 0.15
+MIN_VALIDATION_TOKENS = 4096  # a stopped run validates once more only if that is this quick
 MIN_STEPS_IN_BUDGET = 3  # a time budget must hold at least this many estimated steps (the estimate is within 0.8–1.6×)
 
 
@@ -65,7 +70,7 @@ class TrainConfig:
     seconds: float | None = 60.0
     steps: int | None = None
     eval_every: float | None = None  # between validations: steps under a step budget, else seconds
-    eval_tokens: int = 32_768  # periodic validations read this much; the final one reads all
+    eval_tokens: int = 32_768  # periodic validations read this much, the final one all (fewer if the budget can't hold it)
     sample_length: int = 0  # > 0: a sample of this many tokens at each validation
     device: str = "auto"
     precision: str = "auto"  # bf16 autocast where it is faster (CUDA; CPUs with bf16 in hardware, hidden ≥ 128), see devices.py
@@ -136,6 +141,7 @@ class Progress:
     val_loss: float | None = None
     best_val_loss: float | None = None
     sample: str | None = None
+    val_tokens: int | None = None  # the final validation's: all held-out tokens, unless the budget allowed fewer
     done: bool = False
 
     def as_dict(self) -> dict:
@@ -223,6 +229,8 @@ class Trainer:
         self.final: Evaluation | None = None
         self.last_train_loss: float | None = None
         self.validation_seconds: float | None = None  # how long the last validation took
+        self.validation_rate: float | None = None  # and its tokens per second
+        self.estimated_rate: float | None = None  # training tokens/s estimated before the first step
         if saved:
             self._restore(*saved)
 
@@ -236,7 +244,8 @@ class Trainer:
 
         config = self.config
         tokens = self.batch_size * config.seq_len
-        rate = estimate_tokens_per_second(config, self.data.tokenizer.vocab_size, self.device, self.batch_size)
+        vocab = self.data.tokenizer.vocab_size
+        rate = self.estimated_rate = estimate_tokens_per_second(config, vocab, self.device, self.batch_size)
         step = tokens / rate
         if step * MIN_STEPS_IN_BUDGET > config.seconds:
             raise UserError(
@@ -289,9 +298,9 @@ class Trainer:
             with stoppable(self.stop):
                 self._validate(last)
                 self._use_best_weights()
-                self.final = evaluate(model, self.data.val_ids)
+                self.final = evaluate(model, self.data.val_ids, self.validation_tokens(final=True))
             finished = True
-            last.val_loss, last.done, last.remaining = self.final.loss, True, 0.0
+            last.val_loss, last.val_tokens, last.done, last.remaining = self.final.loss, self.final.tokens, True, 0.0
             last.elapsed = pos.elapsed = time.perf_counter() - began
             yield last
         except Stopped:
@@ -304,13 +313,29 @@ class Trainer:
             model.eval()
 
     def _validation_estimate(self) -> float:
-        """Seconds one more validation would take: as long as the last one, or, before any, a third
-        of the time training took for as many tokens (a forward pass, without backward and Adam)."""
+        """Seconds one more validation would take: as long as the last one, or, before any, as long as
+        training took for as many tokens (evaluating ran at 0.8–1.2× the training speed per token)."""
         if self.validation_seconds is not None:
             return self.validation_seconds
         if not self.tokens_per_second:
             return math.inf  # nothing trained yet
-        return min(self.config.eval_tokens, self.data.val_ids.numel()) / (3 * self.tokens_per_second)
+        return min(self.validation_tokens(), self.data.val_ids.numel()) / self.tokens_per_second
+
+    def validation_tokens(self, final: bool = False) -> int | None:
+        """How many held-out tokens a validation reads (None: all of them, as the final one does).
+
+        ``eval_tokens`` (the final one: all), but under a time budget no more than fit in
+        ``VALIDATION_SHARE`` of the time between validations (the final one: of the budget), at the
+        speed of the last validation, or before any, of training (evaluating ran at 0.8–1.2× the
+        training speed per token: float32 forward against bf16 forward and backward)."""
+        c = self.config
+        wanted = None if final else c.eval_tokens
+        rate = self.validation_rate or self.tokens_per_second or self.estimated_rate
+        if c.seconds is None or not rate:
+            return wanted
+        span = c.seconds if final else self._eval_interval()
+        affordable = max(MIN_VALIDATION_TOKENS, c.eval_tokens if final else 0, int(rate * VALIDATION_SHARE * span))
+        return affordable if wanted is None else min(wanted, affordable)
 
     def _eval_interval(self) -> float:
         """Steps (step budgets) or seconds (time budgets) between validations: ~8 per run."""
@@ -382,11 +407,12 @@ class Trainer:
         return progress
 
     def _validate(self, progress: Progress | None) -> None:
-        """Validate on the first ``eval_tokens`` of the validation split; keep the best weights."""
+        """Validate on the first :meth:`validation_tokens` of the validation split; keep the best weights."""
         pos = self.position
         began = time.perf_counter()
-        result = evaluate(self.model, self.data.val_ids, self.config.eval_tokens)
+        result = evaluate(self.model, self.data.val_ids, self.validation_tokens())
         self.validation_seconds = time.perf_counter() - began
+        self.validation_rate = result.tokens / self.validation_seconds
         if result.loss < pos.best_val_loss:
             pos.best_val_loss = result.loss
             self.best_weights = _clone(self.model.state_dict())

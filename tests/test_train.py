@@ -304,3 +304,22 @@ def test_a_time_budget_too_short_for_one_step_of_the_model_is_refused_before_bui
         Trainer(corpus_text, big)
     assert time.perf_counter() - started < 5  # refused from the estimate, not after building and stepping it
     Trainer(corpus_text, replace(big, seconds=None, steps=1))  # a step budget is the user's own choice
+
+
+def test_validations_read_what_fits_in_a_share_of_a_time_budget(corpus_text):
+    """A big model on a CPU evaluates slowly: 32k tokens of a 1024 × 2 LSTM took 8 s, more than the
+    7.5 s between a 60 s run's validations. Under a time budget a validation reads what fits."""
+    from rnn_demo.train import MIN_VALIDATION_TOKENS, VALIDATION_SHARE
+
+    trainer = Trainer(corpus_text, tiny_config(seconds=60.0, steps=None, eval_tokens=32_768))
+    interval = trainer._eval_interval()
+    trainer.validation_rate = 20_000.0  # tokens/s: a periodic validation may take 15 % of 7.5 s
+    assert trainer.validation_tokens() == int(20_000 * VALIDATION_SHARE * interval) < 32_768
+    assert trainer.validation_tokens(final=True) == 180_000  # 15 % of the 60 s budget
+    trainer.validation_rate = 100.0  # very slow: never fewer than the floor, and the final at least eval_tokens
+    assert (trainer.validation_tokens(), trainer.validation_tokens(final=True)) == (MIN_VALIDATION_TOKENS, 32_768)
+    trainer.validation_rate = 10_000_000.0  # fast: as configured
+    assert trainer.validation_tokens() == 32_768
+    steps = Trainer(corpus_text, tiny_config(steps=10, eval_tokens=32_768))
+    steps.validation_rate = 100.0  # a step budget: validation time takes nothing from it
+    assert (steps.validation_tokens(), steps.validation_tokens(final=True)) == (32_768, None)

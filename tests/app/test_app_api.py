@@ -289,3 +289,12 @@ def test_the_done_line_warns_when_training_ended_worse_than_untrained(final_loss
     view.update(session.TrainEvent({"step": 1, "val_loss": final_loss, "done": True, "elapsed": 5.0, "tokens_per_second": 900, "device": "cpu"}))
     assert "1 step in" in view.status
     assert ("worse than the untrained model's 3.440" in view.status) is warned
+
+
+@pytest.mark.parametrize("read, over", [(None, "over the whole held-out text"), (999, "over the whole held-out text"),
+                                        (400, "over 400 of the 1,000 held-out tokens")])  # fmt: skip
+def test_the_done_line_says_how_much_of_the_held_out_text_the_final_validation_read(read, over):
+    view = session.RunView(TrainConfig(seconds=5), "poems.txt")
+    view.update(session.TrainEvent({"step": 0, "val_loss": 3.44}, info={"vocab_size": 40, "parameters": 1000, "train_tokens": 9000, "val_tokens": 1000}))
+    view.update(session.TrainEvent({"step": 9, "val_loss": 2.0, "val_tokens": read, "done": True, "elapsed": 5.0, "tokens_per_second": 900, "device": "cpu"}))
+    assert f"Validation loss **2.000** {over}" in view.status
