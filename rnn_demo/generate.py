@@ -8,6 +8,7 @@ whose probability reaches ``top_p`` (nucleus sampling). A seeded generator makes
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ MAX_LENGTH = 10_000
 MIN_TEMPERATURE = 1e-3  # below, logits ÷ temperature overflow float32 and the draw is garbage
 TABLE_LIMIT = 4_000_000  # floats (16 MB): above this, project the embedding at each step
 NOISE_BLOCK = 64  # sampling steps whose Gumbel noise is drawn at once
+STREAM_BLOCK = 16  # tokens drawn between yields (~1.3 ms of them at the default size)
 
 
 def check_settings(length: int, temperature: float, top_k: int, top_p: float) -> None:
@@ -90,12 +92,13 @@ class Generation:
         tokens = self._tokens(stepper, primer[-1], generator)
         bridge = self.bridge
         while True:
-            with torch.inference_mode():  # ~1.5 µs a token, against ~70 µs for the step itself
-                token = next(tokens, None)
-            if token is None:
+            with torch.inference_mode():  # per block of tokens: entering it per token cost 7–10 % of the speed
+                block = list(itertools.islice(tokens, STREAM_BLOCK))
+            if not block:
                 return
-            yield bridge + vocab[token]
-            bridge = ""
+            for token in block:
+                yield bridge + vocab[token]
+                bridge = ""
 
     def _tokens(self, stepper: "_Stepper", token: int, generator: random.Random) -> Iterator[int]:
         vocab_size = stepper.decoder_bias.numel()

@@ -70,19 +70,19 @@ def test_a_stream_resumed_on_other_threads_leaves_every_thread_as_it_was(model, 
     """A server resumes a stream on whichever thread is free: each piece must leave that thread's
     grad and inference modes as they were (held across a yield, inference mode broke the next
     training step on the pausing thread, and the sampler on the resuming one)."""
-    expected = generate_text(model, "The", length=6, seed=3, **settings)
-    stream, pieces, seen = iter(Generation(model, "The", length=6, seed=3, **settings)), [], []
+    expected = generate_text(model, "The", length=40, seed=3, **settings)  # several blocks of STREAM_BLOCK
+    stream, pieces, seen = iter(Generation(model, "The", length=40, seed=3, **settings)), [], []
 
     def next_piece() -> None:
         pieces.append(next(stream))
         seen.append((torch.is_grad_enabled(), torch.is_inference_mode_enabled()))
 
-    for _ in range(6):
+    for _ in range(40):
         thread = threading.Thread(target=next_piece)
         thread.start()
         thread.join()
     assert "The" + "".join(pieces) == expected
-    assert seen == [(True, False)] * 6
+    assert seen == [(True, False)] * 40
     assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
 
 
