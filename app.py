@@ -204,7 +204,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
             outcome = f"{view.headline}\n\n✗ **Training failed:** {html.escape(str(reason), quote=False)}"
             raise
         finally:
-            events.close()  # a stopped run validates once more and hands over its best weights
+            events.close()  # a stopped run hands over its best weights (train_events' on_stop)
             ws.running = False
             ws.last_status = {"done": view.status, "stopped": view.stopped_status(ws.trained)}.get(outcome, outcome)
 
