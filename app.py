@@ -210,20 +210,21 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
 
     @user_errors
     def finish(workspace: session.Workspace | None):
-        """After a run ends or is stopped: the final status, the download, the model selected."""
+        """After a run ends or is stopped: the final status at once, the model selected."""
         if workspace is None:
-            return gr.skip(), gr.DownloadButton(visible=False), gr.skip(), gr.Button(interactive=True), gr.Button(interactive=False)
+            return gr.skip(), gr.skip(), gr.Button(interactive=False)
         workspace.wait_idle()
-        if workspace.trained is None:
-            return workspace.last_status or gr.skip(), gr.DownloadButton(visible=False), gr.skip(), gr.Button(interactive=True), gr.Button(interactive=False)
+        selected = gr.Dropdown(value=session.TRAINED) if workspace.trained is not None else gr.skip()
+        return workspace.last_status or gr.skip(), selected, gr.Button(interactive=False)
+
+    @user_errors
+    def offer_download(workspace: session.Workspace | None):
+        """Then the download: saving a big model with its card's samples takes seconds. Train again
+        only after it, so the button never offers the last model while a new one trains."""
+        if workspace is None or workspace.trained is None:
+            return gr.DownloadButton(visible=False), gr.Button(interactive=True)
         archive = workspace.checkpoint_zip()
-        return (
-            workspace.last_status or gr.skip(),
-            gr.DownloadButton(f"↓ Download {archive.name}", value=str(archive), visible=True),
-            gr.Dropdown(value=session.TRAINED),
-            gr.Button(interactive=True),
-            gr.Button(interactive=False),
-        )
+        return gr.DownloadButton(f"↓ Download {archive.name}", value=str(archive), visible=True), gr.Button(interactive=True)
 
     @user_errors
     def download(workspace: session.Workspace | None) -> str:
@@ -399,11 +400,10 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
             train, [*train_inputs, state], [status, plot, samples, state], api_name="train", show_progress="minimal",
             show_progress_on=[status], concurrency_limit=settings.train_concurrency, concurrency_id="train",
         )  # fmt: skip
-        finish_outputs = [status, download_btn, model, train_btn, stop_btn]
-        training.then(finish, state, finish_outputs, api_visibility="private")
-        stop_btn.click(stop, None, None, cancels=[training], queue=False, api_name="stop").then(
-            finish, state, finish_outputs, api_visibility="private"
-        )
+        for ended in (training, stop_btn.click(stop, None, None, cancels=[training], queue=False, api_name="stop")):
+            ended.then(finish, state, [status, model, stop_btn], api_visibility="private").then(
+                offer_download, state, [download_btn, train_btn], api_visibility="private"
+            )
 
         model_inputs = [model, repo_id, state]
         model.change(load_model, model_inputs, model_info, api_name="load_model", show_progress="minimal")

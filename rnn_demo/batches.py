@@ -33,6 +33,11 @@ def split_text(text: str, val_fraction: float) -> tuple[str, str]:
     return text[:cut], text[cut:]
 
 
+# A resumed run keeps its vocabulary; on a text mostly outside it, it would learn to predict <unk>.
+# (A word model's own text has a few % of <unk>: the words rarer than min_freq.)
+MAX_UNKNOWN_SHARE = 0.5
+
+
 def prepare_dataset(
     text: str,
     tokenizer: str = "char",
@@ -49,6 +54,12 @@ def prepare_dataset(
         fitted, train_ids = fit_tokenizer(tokenizer, train_text, lang=lang, min_freq=min_freq, max_vocab=max_vocab)
     else:
         fitted, train_ids = existing, existing.encode(train_text)
+        unknown = (train_ids == 0).float().mean().item() if train_ids.numel() else 0.0  # id 0: <unk>
+        if unknown > MAX_UNKNOWN_SHARE:
+            raise UserError(
+                f"{unknown:.0%} of this text's tokens are outside the vocabulary of the run it continues (each would "
+                "be read as <unk>): continue it on text like the one it learned from, or train a new model on this one"
+            )
     return Dataset(fitted, train_ids, fitted.encode(val_text))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import sys
 import time
@@ -123,6 +124,13 @@ def _train(args: argparse.Namespace) -> int:
             f"--resume continues {args.resume} with its own settings, and {flags} would change them: drop "
             f"{'it' if len(changed) == 1 else 'them'} (a resumed run may change only {', '.join('--' + n for n in RESUME_MAY_CHANGE)})"
         )
+    if trainer.budget_spent():
+        spent, steps = trainer.position, trainer.config.steps
+        more = f"--steps {2 * spent.step}" if steps is not None and spent.step >= steps else f"--seconds {2 * math.ceil(spent.elapsed)}"
+        raise UserError(
+            f"{args.resume} has had its whole budget ({spent.step:,} steps in {spent.elapsed:.0f} s; --seconds and --steps "
+            f"count the whole run): give a larger one to train on, e.g. {more}"
+        )
     out = args.out or args.resume or f"runs/{Path(corpus.name).stem}-{trainer.config.cell}"
     try:  # before training, not after it
         Path(out).mkdir(parents=True, exist_ok=True)
@@ -155,14 +163,14 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4f}"
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
 
 
 def _print_progress(p) -> None:
     remaining = "" if p.remaining is None else f" / {p.remaining:.0f}s left"
     line = (
-        f"\rstep {p.step:>6} | loss {p.train_loss:.3f} | val {_fmt(p.val_loss if p.val_loss is not None else p.best_val_loss)}"
+        f"\rstep {p.step:>6} | loss {_fmt(p.train_loss, 3)} | val {_fmt(p.val_loss if p.val_loss is not None else p.best_val_loss)}"
         f" | {p.tokens_per_second:,.0f} tok/s | {p.elapsed:.0f}s{remaining} | {p.device}"
     )
     print(line.ljust(100), end="", file=sys.stderr, flush=True)

@@ -19,7 +19,9 @@ from .errors import UserError
 
 SUFFIXES = (".txt", ".md", ".csv")
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
-MIN_VALID_PER_INVALID = 20  # UTF-8 characters per invalid byte for a file to count as UTF-8 all the same
+# Non-ASCII UTF-8 characters per invalid byte (past the first) for a file to count as UTF-8 all the
+# same: GB18030 text forms a valid UTF-8 sequence now and then, cp1252 text almost never.
+MIN_VALID_PER_INVALID = 20
 LEGACY_ENCODINGS = ["gb18030", "big5", "shift_jis", "cp1252", "latin_1"]
 _BINARY_SIGNATURES = {
     b"\x89PNG": "a PNG image",
@@ -94,7 +96,7 @@ def _utf8_with_stray_bytes(raw: bytes) -> tuple[str, str] | None:
     text = raw.decode("utf-8", errors="replace")
     invalid = text.count("\ufffd") - raw.count("\ufffd".encode())
     valid = len(text) - len(text.encode("ascii", errors="ignore")) - invalid
-    if valid < MIN_VALID_PER_INVALID * invalid:
+    if valid < MIN_VALID_PER_INVALID * (invalid - 1) + 1:  # one stray byte: any valid character will do
         return None
     return text, f"utf-8, {invalid:,} invalid byte{'s' * (invalid != 1)} shown as �"
 
@@ -137,18 +139,22 @@ def _csv_text_column(text: str, name: str) -> str:
 
 
 def _csv_rows(text: str, delimiter: str, name: str) -> list[dict[str, str]]:
-    """The CSV's rows, refusing a quote that opens a cell and never closes: read leniently, as
-    people type stray quotes inside cells, it would swallow the rest of the file into one cell."""
-    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter, strict=True)
-    rows, line = [], 1
+    """The CSV's rows, read leniently (people type stray quotes inside cells), refusing a quote that
+    opens a cell and never closes: read leniently, that cell swallows the rest of the file."""
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    rows, row_start, row_end = [], 2, 1
+    for row in reader:
+        rows.append(row)
+        row_start, row_end = row_end + 1, reader.line_num
+    # Only such a quote runs into the end of the file: read the last row again, strictly.
+    tail = csv.reader(io.StringIO("\n".join(text.split("\n")[row_start - 1 :])), delimiter=delimiter, strict=True)
+    read = 0
     try:
-        for row in reader:
-            rows.append(row)
-            line = reader.line_num
+        for _ in tail:
+            read = tail.line_num
     except csv.Error as error:
         if "unexpected end of data" in str(error):
-            raise UserError(f"{name}: the quoted cell opened on line {line + 1} never closes (a stray \")") from None
-        return list(csv.DictReader(io.StringIO(text), delimiter=delimiter))
+            raise UserError(f"{name}: the quoted cell opened on line {row_start + read} never closes (a stray \")") from None
     return rows
 
 

@@ -44,6 +44,7 @@ from .generate import Generation, generate_text
 from .model import RNNLanguageModel
 from .stopping import Stopped, stoppable
 from .summary import format_seconds
+from .tokenizers import token_unit
 from .train import TrainConfig, Trainer, default_config
 
 TRAINED = "my model"  # the model choice meaning "the model trained in this session"
@@ -339,7 +340,7 @@ class RunView:
         if event.info is not None:
             self.info = event.info
             vocab = self.info["vocab_size"]
-            unit = "characters" if self.config.tokenizer == "char" else "words"
+            unit = token_unit(self.config.tokenizer, self.config.lang)
             self.headline = (
                 f"Training a **{self.config.cell.upper()}** ({self.info['parameters']:,} parameters) on "
                 f"{self.info['train_tokens']:,} {unit} of **{self.corpus_name}**. The loss is how surprised the "
@@ -365,9 +366,8 @@ class RunView:
     def _line(self, p: dict) -> str:
         speed = f"{p.get('tokens_per_second', 0):,.0f} tokens/s on {p.get('device', '?')}"
         if p.get("done"):
-            held_out = self.info.get("val_tokens", 0)
-            read = p.get("val_tokens") or held_out
-            over = "the whole held-out text" if read >= held_out - 1 else f"{read:,} of the {held_out:,} held-out tokens (all would have run well past the budget)"
+            read = p.get("val_tokens")  # set only when the budget allowed less than all
+            over = "the whole held-out text" if read is None else f"{read:,} of the {self.info.get('val_tokens', 0):,} held-out tokens (all would have run well past the budget)"
             done = (
                 f"✓ **Done:** {p['step']:,} step{'' if p['step'] == 1 else 's'} in {format_seconds(p.get('elapsed', 0.0))} ({speed}). Validation loss "
                 f"**{p['val_loss']:.3f}** over {over}. Your model is now “{TRAINED}” under Generate, "
@@ -615,7 +615,7 @@ class ModelShelf:
 def describe_model(model: RNNLanguageModel, origin: str) -> str:
     """One Markdown line about a model: kind, size, vocabulary, and where it was served from."""
     tokenizer = model.tokenizer
-    unit = "characters" if tokenizer.kind == "char" else "words"
+    unit = token_unit(tokenizer.kind, getattr(tokenizer, "lang", "en"))
     return (
         f"{model.cell.upper()} {model.num_layers}×{model.hidden_size}, {model.parameter_count:,} parameters, "
         f"{tokenizer.vocab_size:,} {unit} in its vocabulary — served from **{origin}**"

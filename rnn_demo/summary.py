@@ -29,6 +29,7 @@ from .batches import fit_batch_size, prepare_dataset
 from .data import DEFAULT_MAX_BYTES, read_corpus
 from .devices import describe, pick_device, pick_precision
 from .errors import UserError
+from .tokenizers import token_unit
 from .train import TrainConfig
 
 # The share of the probed matmul throughput (in the training precision) the compute of a training
@@ -102,7 +103,7 @@ class CorpusSummary:
 
     def markdown(self) -> str:
         """A short list for people: what was read, how it splits, how long training takes."""
-        unit = "characters" if self.tokenizer == "char" else f"words ({self.lang})"
+        unit = token_unit(self.tokenizer, self.lang) + ("" if self.tokenizer == "char" else f" ({self.lang})")
         lines = [
             f"**{_escape(self.name)}** — {format_bytes(self.size_bytes)}, {self.encoding}, {self.characters:,} characters",
             f"- **Vocabulary:** {self.vocab_size:,} distinct {unit}",

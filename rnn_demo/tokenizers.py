@@ -146,6 +146,11 @@ def _chunk_pieces(chunk: str, tokenize) -> list[str]:
 
 
 @functools.lru_cache(maxsize=None)
+def token_unit(kind: str, lang: str = "en") -> str:
+    """What a model's tokens are, in words: spaCy's blank Chinese cuts into single characters."""
+    return "characters" if kind == "char" or lang == "zh" else "words"
+
+
 def blank_pipeline(lang: str):
     """``spacy.blank(lang)``: the tokenizer rules alone, no model download. Imported on demand."""
     import spacy  # slow to import (~5 s): only when word level is asked for

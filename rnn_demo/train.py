@@ -40,6 +40,7 @@ QUICK_VALIDATION_SECONDS = 1.0
 # more than the 7.5 s between validations of a 60 s run; the default model reads them in ~0.9 s.
 VALIDATION_SHARE = 0.15
 MIN_VALIDATION_TOKENS = 4096  # a stopped run validates once more only if that is this quick
+MAX_SEED = 2**31 - 1  # the app's field allows as much; torch's seed overflows past 2**64 - 1
 MIN_STEPS_IN_BUDGET = 3  # a time budget must hold at least this many estimated steps (the estimate is within 0.8–1.6×)
 
 
@@ -78,6 +79,12 @@ class TrainConfig:
     seed: int = 0
 
     def check(self) -> None:
+        numbers = {"seconds": "time budget", "lr": "learning rate", "lr_floor": "lr floor", "clip": "gradient clip",
+                   "dropout": "dropout", "val_fraction": "validation fraction", "eval_every": "eval_every"}  # fmt: skip
+        for name, label in numbers.items():
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise UserError(f"{label} must be a finite number, got {value}")
         if self.seconds is None and self.steps is None:
             raise UserError("give a time budget (seconds) or a step budget (steps)")
         if self.seconds is not None and self.seconds <= 0:
@@ -96,8 +103,8 @@ class TrainConfig:
             raise UserError(f"threads must be ≥ 1, got {self.threads}")
         if self.eval_every is not None and not self.eval_every > 0:
             raise UserError(f"eval_every must be positive, got {self.eval_every}")
-        if self.seed < 0:
-            raise UserError(f"seed must be ≥ 0, got {self.seed}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UserError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
         if not 0 <= self.dropout < 1:
             raise UserError(f"dropout must be in [0, 1), got {self.dropout}")
         for name in ("hidden_size", "embedding_size", "num_layers"):
@@ -141,7 +148,7 @@ class Progress:
     val_loss: float | None = None
     best_val_loss: float | None = None
     sample: str | None = None
-    val_tokens: int | None = None  # the final validation's: all held-out tokens, unless the budget allowed fewer
+    val_tokens: int | None = None  # how many the final validation read, if the budget did not allow all held-out tokens
     done: bool = False
 
     def as_dict(self) -> dict:
@@ -201,6 +208,7 @@ class Trainer:
         if self.data.val_ids.numel() < 2:
             raise UserError("the validation part is too short: upload more text or raise the validation fraction")
         self.batch_size = fit_batch_size(self.data.train_ids.numel(), config.seq_len, config.batch_size)
+        self.estimated_rate: float | None = None  # training tokens/s estimated before the first step
         if config.steps is None and saved is None:
             self._refuse_a_budget_too_short_for_the_model()
         self.train_rows = batchify(self.data.train_ids, self.batch_size).to(self.device)
@@ -230,7 +238,6 @@ class Trainer:
         self.last_train_loss: float | None = None
         self.validation_seconds: float | None = None  # how long the last validation took
         self.validation_rate: float | None = None  # and its tokens per second
-        self.estimated_rate: float | None = None  # training tokens/s estimated before the first step
         if saved:
             self._restore(*saved)
 
@@ -270,7 +277,7 @@ class Trainer:
         finished = False
         self._use_latest_weights()
         try:
-            while not self._budget_spent():
+            while not self.budget_spent():
                 if self.stop.is_set():
                     return
                 if self.cpu_threads:  # before every step: the thread count is per thread, and the app's
@@ -288,7 +295,7 @@ class Trainer:
                 pos.elapsed = time.perf_counter() - began
                 progress = self._progress(loss)
                 clock = pos.step if config.steps is not None else pos.elapsed
-                if clock >= next_eval and not self._budget_spent():
+                if clock >= next_eval and not self.budget_spent():
                     with stoppable(self.stop):
                         self._validate(progress)
                     next_eval += interval
@@ -298,9 +305,12 @@ class Trainer:
             with stoppable(self.stop):
                 self._validate(last)
                 self._use_best_weights()
-                self.final = evaluate(model, self.data.val_ids, self.validation_tokens(final=True))
+                cap = self.validation_tokens(final=True)
+                self.final = evaluate(model, self.data.val_ids, cap)
             finished = True
-            last.val_loss, last.val_tokens, last.done, last.remaining = self.final.loss, self.final.tokens, True, 0.0
+            last.val_loss, last.done, last.remaining = self.final.loss, True, 0.0
+            if cap is not None and cap < self.data.val_ids.numel() - 1:
+                last.val_tokens = self.final.tokens
             last.elapsed = pos.elapsed = time.perf_counter() - began
             yield last
         except Stopped:
@@ -334,7 +344,7 @@ class Trainer:
         if c.seconds is None or not rate:
             return wanted
         span = c.seconds if final else self._eval_interval()
-        affordable = max(MIN_VALIDATION_TOKENS, c.eval_tokens if final else 0, int(rate * VALIDATION_SHARE * span))
+        affordable = max(MIN_VALIDATION_TOKENS, int(rate * VALIDATION_SHARE * span))
         return affordable if wanted is None else min(wanted, affordable)
 
     def _eval_interval(self) -> float:
@@ -382,7 +392,8 @@ class Trainer:
         done = pos.step / c.steps if c.steps is not None else pos.elapsed / c.seconds
         return c.lr_floor + (1 - c.lr_floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
 
-    def _budget_spent(self) -> bool:
+    def budget_spent(self) -> bool:
+        """Whether the run has had its time or step budget (a resumed one counts what it had before)."""
         c, pos = self.config, self.position
         return (c.steps is not None and pos.step >= c.steps) or (c.seconds is not None and pos.elapsed >= c.seconds)
 

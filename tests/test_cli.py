@@ -69,6 +69,10 @@ def test_train_then_resume_with_json_summaries(tmp_path, corpus_file):
     assert cli("train", corpus_file, "--resume", out, "--steps", "22", *TINY).returncode == 0
     changed = cli("train", corpus_file, "--resume", out, "--steps", "24", "--hidden", "32", "--cell", "gru")
     assert_one_line_error(changed.returncode, changed.stderr, "--cell gru, --hidden 32 would change them")
+    # a run that has had its budget says so, rather than saving an untouched copy or crashing
+    spent = cli("train", corpus_file, "--resume", out, "--steps", "22")
+    assert_one_line_error(spent.returncode, spent.stderr, "has had its whole budget (22 steps in")
+    assert "give a larger one to train on, e.g. --steps 44" in spent.stderr
     # another text fits another batch size: the saved state of the old one is dropped, not crashed on
     other = tmp_path / "other.txt"
     other.write_text(corpus_file.read_text(encoding="utf-8")[:1500], encoding="utf-8")
@@ -76,6 +80,11 @@ def test_train_then_resume_with_json_summaries(tmp_path, corpus_file):
     assert resumed.returncode == 0, resumed.stderr
     summary = last_json(resumed.stdout)
     assert summary["steps"] == 24 and summary["batch_size"] < 8
+    # a text mostly outside the run's vocabulary would train it to predict <unk>
+    chinese = tmp_path / "chinese.txt"
+    chinese.write_text("床前明月光，疑是地上霜。举头望明月，低头思故乡。" * 200, encoding="utf-8")
+    foreign = cli("train", chinese, "--resume", out, "--steps", "30")
+    assert_one_line_error(foreign.returncode, foreign.stderr, "100% of this text's tokens are outside the vocabulary of the run it continues")
 
 
 def test_sample_json_and_same_seed_same_text(checkpoint):
@@ -201,7 +210,11 @@ BAD_INPUTS = [
     (["train", "{corpus}", "--lr", "-1", "--steps", "1"], "learning rate must be"),
     (["train", "{corpus}", "--lr", "2", "--steps", "1"], "learning rate must be in (0, 1], got 2.0"),
     (["train", "{corpus}", "--dropout", "1.5", "--steps", "1"], "dropout must be in [0, 1)"),
-    (["train", "{corpus}", "--seed", "-1", "--steps", "1"], "seed must be ≥ 0, got -1"),
+    (["train", "{corpus}", "--seed", "-1", "--steps", "1"], "seed must be in [0, 2147483647], got -1"),
+    (["train", "{corpus}", "--seed", "99999999999999999999"], "seed must be in [0, 2147483647], got 99999999999999999999"),
+    (["train", "{corpus}", "--seconds", "nan"], "time budget must be a finite number, got nan"),
+    (["train", "{corpus}", "--seconds", "inf"], "time budget must be a finite number, got inf"),
+    (["train", "{corpus}", "--lr", "nan", "--steps", "1"], "learning rate must be a finite number, got nan"),
     (["train", "{corpus}", "--hidden", "0", "--steps", "1"], "hidden size must be ≥ 1"),
     (["train", "{corpus}", "--seq-len", "1", "--steps", "1"], "sequence length must be ≥ 2"),
     (["train", "{corpus}", "--val-fraction", "0.9", "--steps", "1"], "validation fraction must be between 0 and 0.5"),

@@ -236,12 +236,20 @@ def test_csv_quote_that_never_closes(tmp_path):
         read_corpus(_write(tmp_path, "quotes.csv", 'id,text\n1,hello\n2,"abc\n3,more\n4,lines\n'))
 
 
+def test_csv_quote_that_never_closes_after_a_stray_one(tmp_path):
+    """A stray quote earlier in the file made the reader lenient, and the unclosed one went unnoticed."""
+    with pytest.raises(UserError, match=r"quotes.csv: the quoted cell opened on line 4 never closes"):
+        read_corpus(_write(tmp_path, "quotes.csv", 'text\n"Hi," she said\na 5" screen\n"abc\nmore\nlines\n'))
+
+
 def test_csv_stray_quotes_inside_cells_are_kept(tmp_path):
     data = 'text\n"Hi," she said\na 5" screen\n"quoted, with ""inner"" quotes"\n'
     assert read_corpus(_write(tmp_path, "typed.csv", data)).text == 'Hi, she said\na 5" screen\nquoted, with "inner" quotes'
 
 
-@pytest.mark.parametrize("text", ["Voilà déjà l'été, où naïve. " * 300, "我爱自然语言处理。今天天气很好 Voilà déjà. " * 200])
+@pytest.mark.parametrize(
+    "text", ["Voilà déjà l'été, où naïve. " * 300, "我爱自然语言处理。今天天气很好 Voilà déjà. " * 200, "Plain English. " * 500 + "Café. "]
+)
 def test_utf8_with_a_stray_byte_stays_utf8(tmp_path, text):
     """One cp1252 dash pasted into a UTF-8 file: read as a legacy encoding, every accented letter came
     out garbled, and the Chinese text was refused."""
@@ -250,3 +258,8 @@ def test_utf8_with_a_stray_byte_stays_utf8(tmp_path, text):
     corpus = read_corpus(_write(tmp_path, "stray.txt", raw[:middle] + b"\x96" + raw[middle:]))
     assert corpus.encoding == "utf-8, 1 invalid byte shown as �"
     assert corpus.text == text[: len(raw[:middle].decode())] + "\ufffd" + raw[middle:].decode()
+
+
+def test_one_legacy_byte_in_ascii_text_is_read_as_the_legacy_letter(tmp_path):
+    text = "Plain English. " * 500 + "Café.\n"
+    assert read_corpus(_write(tmp_path, "one.txt", text.encode("cp1252"))).text == text

@@ -73,3 +73,12 @@ def test_the_cpu_estimate_matches_the_benchmark_grid(settings, precision, measur
             summary._probes[key] = saved
         set_cpu_threads(1)
     assert 0.75 < estimate / measured < 1.25
+
+
+@pytest.mark.parametrize("tokenizer, lang, unit", [("char", "en", "characters"), ("word", "en", "words (en)"), ("word", "zh", "characters (zh)")])
+def test_the_summary_names_what_the_tokens_are(tmp_path, tokenizer, lang, unit):
+    """spaCy's blank Chinese cuts text into single characters: a vocabulary of "words" misled."""
+    corpus = tmp_path / "text.txt"
+    corpus.write_text("床前明月光，疑是地上霜。举头望明月，低头思故乡。the moon, the frost. " * 200, encoding="utf-8")
+    markdown = summary.summarize_corpus(corpus, TrainConfig(tokenizer=tokenizer, lang=lang)).markdown()
+    assert f"distinct {unit}\n" in markdown + "\n"

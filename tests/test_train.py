@@ -51,6 +51,8 @@ def test_progress_events_report_what_the_spec_lists(corpus_text):
     assert [e.step for e in events] == [*range(1, 10), 9]
     last = events[-1]
     assert last.done and not any(e.done for e in events[:-1]) and last.remaining == 0.0
+    assert last.val_tokens is None  # read all of the held-out text (but the few tokens its rows leave over)
+    assert trainer.final.tokens < trainer.data.val_ids.numel() - 1
     assert [e.step for e in events[:-1] if e.val_loss is not None] == [3, 6]
     window = trainer.batch_size * trainer.config.seq_len
     for e in events[:-1]:
@@ -130,6 +132,10 @@ def test_non_finite_loss_stops_with_a_clear_message(corpus_text):
         ({"lr": float("nan")}, "learning rate must be"),
         ({"lr": 1e38}, "learning rate must be"),
         ({"clip": 0}, "gradient clip must be positive"),
+        ({"clip": float("inf")}, "gradient clip must be a finite number, got inf"),
+        ({"seconds": float("nan")}, "time budget must be a finite number, got nan"),
+        ({"seconds": float("inf"), "steps": None}, "time budget must be a finite number, got inf"),
+        ({"seed": 2**31}, r"seed must be in \[0, 2147483647\], got 2147483648"),
         ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
         ({"hidden_size": 0}, "hidden size must be ≥ 1"),
         ({"num_layers": 0}, "num layers must be ≥ 1"),
@@ -316,10 +322,11 @@ def test_validations_read_what_fits_in_a_share_of_a_time_budget(corpus_text):
     trainer.validation_rate = 20_000.0  # tokens/s: a periodic validation may take 15 % of 7.5 s
     assert trainer.validation_tokens() == int(20_000 * VALIDATION_SHARE * interval) < 32_768
     assert trainer.validation_tokens(final=True) == 180_000  # 15 % of the 60 s budget
-    trainer.validation_rate = 100.0  # very slow: never fewer than the floor, and the final at least eval_tokens
-    assert (trainer.validation_tokens(), trainer.validation_tokens(final=True)) == (MIN_VALIDATION_TOKENS, 32_768)
+    trainer.validation_rate = 100.0  # very slow: never fewer than the floor, the final one too (it may overshoot by that)
+    assert (trainer.validation_tokens(), trainer.validation_tokens(final=True)) == (MIN_VALIDATION_TOKENS, MIN_VALIDATION_TOKENS)
     trainer.validation_rate = 10_000_000.0  # fast: as configured
     assert trainer.validation_tokens() == 32_768
+    assert Trainer(corpus_text, tiny_config(seconds=60.0, steps=None)).estimated_rate > 0  # the first validation's too
     steps = Trainer(corpus_text, tiny_config(steps=10, eval_tokens=32_768))
     steps.validation_rate = 100.0  # a step budget: validation time takes nothing from it
     assert (steps.validation_tokens(), steps.validation_tokens(final=True)) == (32_768, None)
