@@ -209,13 +209,16 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
             ws.last_status = {"done": view.status, "stopped": view.stopped_status(ws.trained)}.get(outcome, outcome)
 
     @user_errors
-    def finish(workspace: session.Workspace | None):
-        """After a run ends or is stopped: the final status at once, the model selected."""
+    def finish(workspace: session.Workspace | None, repo_id: str):
+        """After a run ends, fails or is stopped: the final status at once, the model selected and
+        described (selecting it again fires no change event, so the description is sent along)."""
         if workspace is None:
-            return gr.skip(), gr.skip(), gr.Button(interactive=False)
+            return gr.skip(), gr.skip(), gr.skip(), gr.Button(interactive=False)
         workspace.wait_idle()
-        selected = gr.Dropdown(value=session.TRAINED) if workspace.trained is not None else gr.skip()
-        return workspace.last_status or gr.skip(), selected, gr.Button(interactive=False)
+        if workspace.trained is None:
+            return workspace.last_status or gr.skip(), gr.skip(), gr.skip(), gr.Button(interactive=False)
+        info = load_model(session.TRAINED, repo_id, workspace) if not (repo_id or "").strip() else gr.skip()
+        return workspace.last_status or gr.skip(), gr.Dropdown(value=session.TRAINED), info, gr.Button(interactive=False)
 
     @user_errors
     def offer_download(workspace: session.Workspace | None):
@@ -400,8 +403,9 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
             train, [*train_inputs, state], [status, plot, samples, state], api_name="train", show_progress="minimal",
             show_progress_on=[status], concurrency_limit=settings.train_concurrency, concurrency_id="train",
         )  # fmt: skip
-        for ended in (training, stop_btn.click(stop, None, None, cancels=[training], queue=False, api_name="stop")):
-            ended.then(finish, state, [status, model, stop_btn], api_visibility="private").then(
+        stopped = stop_btn.click(stop, None, None, cancels=[training], queue=False, api_name="stop")
+        for after in (training.then, training.failure, stopped.then):  # gradio 6.31 runs .then only after success
+            after(finish, [state, repo_id], [status, model, model_info, stop_btn], api_visibility="private").then(
                 offer_download, state, [download_btn, train_btn], api_visibility="private"
             )
 

@@ -40,8 +40,9 @@ def model_card(model: RNNLanguageModel, summary: dict, samples: dict[float, str]
         "|---|---|",
     ]
     if val is not None:
+        read = f"over {summary['val_tokens']:,} tokens of the " if summary.get("val_tokens") else ""
         lines += [
-            f"| validation loss (nats/token, last {summary['config']['val_fraction']:.0%} of the corpus) | {val:.4f} |",
+            f"| validation loss (nats/token, {read}last {summary['config']['val_fraction']:.0%} of the corpus) | {val:.4f} |",
             f"| validation bits/token | {val / 0.6931471805599453:.4f} |",
         ]
     if summary.get("train_loss") is not None:

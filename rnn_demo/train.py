@@ -209,6 +209,7 @@ class Trainer:
             raise UserError("the validation part is too short: upload more text or raise the validation fraction")
         self.batch_size = fit_batch_size(self.data.train_ids.numel(), config.seq_len, config.batch_size)
         self.estimated_rate: float | None = None  # training tokens/s estimated before the first step
+        self.periodic_validation_tokens: int | None = None  # set by the first validation
         if config.steps is None and saved is None:
             self._refuse_a_budget_too_short_for_the_model()
         self.train_rows = batchify(self.data.train_ids, self.batch_size).to(self.device)
@@ -337,15 +338,23 @@ class Trainer:
         ``eval_tokens`` (the final one: all), but under a time budget no more than fit in
         ``VALIDATION_SHARE`` of the time between validations (the final one: of the budget), at the
         speed of the last validation, or before any, of training (evaluating ran at 0.8–1.2× the
-        training speed per token: float32 forward against bf16 forward and backward)."""
+        training speed per token: float32 forward against bf16 forward and backward). The periodic
+        ones all read what the first did."""
         c = self.config
+        if not final and self.periodic_validation_tokens is not None:
+            return self.periodic_validation_tokens
         wanted = None if final else c.eval_tokens
         rate = self.validation_rate or self.tokens_per_second or self.estimated_rate
         if c.seconds is None or not rate:
             return wanted
         span = c.seconds if final else self._eval_interval()
         affordable = max(MIN_VALIDATION_TOKENS, int(rate * VALIDATION_SHARE * span))
-        return affordable if wanted is None else min(wanted, affordable)
+        if final:
+            return affordable
+        # Fixed at the first: validations that read different amounts would not compare (the best
+        # weights are chosen by them, and the plot's points would jump with the amount read).
+        self.periodic_validation_tokens = min(wanted, affordable)
+        return self.periodic_validation_tokens
 
     def _eval_interval(self) -> float:
         """Steps (step budgets) or seconds (time budgets) between validations: ~8 per run."""
@@ -472,6 +481,7 @@ class Trainer:
             "train_loss": self.last_train_loss,
             "val_loss": self.final.loss if self.final else (pos.best_val_loss if math.isfinite(pos.best_val_loss) else None),
             "best_val_loss": pos.best_val_loss if math.isfinite(pos.best_val_loss) else None,
+            "val_tokens": self.final.tokens if self.final else self.periodic_validation_tokens,  # what val_loss read
             "batch_size": self.batch_size,
             "device": describe(self.device, self.precision),
             "precision": self.precision,

@@ -1,6 +1,7 @@
 """The language model: fused and scratch implementations agree, checkpoints round-trip, pickles are refused."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -164,6 +165,7 @@ def test_trained_checkpoint_has_a_hub_model_card(checkpoint):
     for line in ("library_name: rnn-demo", "pipeline_tag: text-generation", "- lstm", "- char-level"):
         assert line in front
     assert "validation loss" in card and "english.txt" in card and "Temperature 0.8" in card
+    assert re.search(r"validation loss \(nats/token, over [\d,]+ tokens of the last 10% of the corpus\)", card)  # how much it read
     assert "python -m rnn_demo train english.txt --steps 60" in card
     config = json.loads((checkpoint / "config.json").read_text())
     assert config["tokenizer"]["type"] == "char" and "<unk>" == config["tokenizer"]["vocab"][0]

@@ -314,18 +314,24 @@ def test_a_time_budget_too_short_for_one_step_of_the_model_is_refused_before_bui
 
 def test_validations_read_what_fits_in_a_share_of_a_time_budget(corpus_text):
     """A big model on a CPU evaluates slowly: 32k tokens of a 1024 × 2 LSTM took 8 s, more than the
-    7.5 s between a 60 s run's validations. Under a time budget a validation reads what fits."""
+    7.5 s between a 60 s run's validations. Under a time budget a validation reads what fits, and
+    every periodic one what the first read, so their losses compare."""
     from rnn_demo.train import MIN_VALIDATION_TOKENS, VALIDATION_SHARE
 
-    trainer = Trainer(corpus_text, tiny_config(seconds=60.0, steps=None, eval_tokens=32_768))
-    interval = trainer._eval_interval()
-    trainer.validation_rate = 20_000.0  # tokens/s: a periodic validation may take 15 % of 7.5 s
-    assert trainer.validation_tokens() == int(20_000 * VALIDATION_SHARE * interval) < 32_768
+    def trainer_at(rate: float | None, **settings) -> Trainer:
+        trainer = Trainer(corpus_text, tiny_config(**{"seconds": 60.0, "steps": None, "eval_tokens": 32_768, **settings}))
+        trainer.validation_rate = rate
+        return trainer
+
+    trainer = trainer_at(20_000.0)  # tokens/s: a periodic validation may take 15 % of 7.5 s
+    first = trainer.validation_tokens()
+    assert first == int(20_000 * VALIDATION_SHARE * trainer._eval_interval()) < 32_768
     assert trainer.validation_tokens(final=True) == 180_000  # 15 % of the 60 s budget
-    trainer.validation_rate = 100.0  # very slow: never fewer than the floor, the final one too (it may overshoot by that)
-    assert (trainer.validation_tokens(), trainer.validation_tokens(final=True)) == (MIN_VALIDATION_TOKENS, MIN_VALIDATION_TOKENS)
-    trainer.validation_rate = 10_000_000.0  # fast: as configured
-    assert trainer.validation_tokens() == 32_768
+    trainer.validation_rate = 5_000.0  # slower later: the periodic ones still read as much as the first
+    assert trainer.validation_tokens() == first and trainer.validation_tokens(final=True) == 45_000
+    slow = trainer_at(100.0)  # very slow: never fewer than the floor, the final one too (it may overshoot by that)
+    assert (slow.validation_tokens(), slow.validation_tokens(final=True)) == (MIN_VALIDATION_TOKENS, MIN_VALIDATION_TOKENS)
+    assert trainer_at(10_000_000.0).validation_tokens() == 32_768  # fast: as configured
     assert Trainer(corpus_text, tiny_config(seconds=60.0, steps=None)).estimated_rate > 0  # the first validation's too
     steps = Trainer(corpus_text, tiny_config(steps=10, eval_tokens=32_768))
     steps.validation_rate = 100.0  # a step budget: validation time takes nothing from it

@@ -103,3 +103,15 @@ def test_upload_train_watch_stop_generate(page: Page, corpus_file, tmp_path):
         time.sleep(0.2)
     assert session.training_sessions() == 0, "closing the tab should stop its training"
     assert session.live_sessions() < held, "closing the tab should free its model"
+
+
+def test_failed_run_gives_the_buttons_back(page: Page):
+    """A run that fails says why and leaves Train enabled and Stop disabled (gradio runs ``.then``
+    only after success, so the reset must also hang on ``.failure``)."""
+    train_btn = page.get_by_role("button", name=re.compile("Train"))
+    stop_btn = page.get_by_role("button", name=re.compile("Stop"))
+    expect(stop_btn).to_be_disabled()
+    train_btn.click()  # no corpus uploaded
+    expect(page.get_by_text("upload a corpus first", exact=False).first).to_be_visible()
+    expect(train_btn).to_be_enabled()
+    expect(stop_btn).to_be_disabled()
