@@ -24,6 +24,12 @@ class Dataset:
     train_ids: torch.Tensor
     val_ids: torch.Tensor
 
+    def unknown_share(self) -> float:
+        """The share of all its tokens (both parts) read as ``<unk>``: rare words, words only in the
+        held-out part, characters the training part lacks. A large one trains a model on ``<unk>``."""
+        tokens = self.train_ids.numel() + self.val_ids.numel()
+        return float((self.train_ids == 0).sum() + (self.val_ids == 0).sum()) / tokens if tokens else 0.0
+
 
 def split_text(text: str, val_fraction: float) -> tuple[str, str]:
     """The last ``val_fraction`` of the text is validation (as char-rnn and nanoGPT split)."""

@@ -213,7 +213,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .batches import split_text
     from .catalog import open_model
     from .data import read_corpus
-    from .evaluate import evaluate
+    from .evaluate import evaluate, unknown_note
 
     model, origin = open_model(args.model)
     text = read_corpus(args.corpus).text
@@ -223,13 +223,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     if ids.numel() < 2:
         raise UserError(f"{args.corpus}: too short to evaluate")
     result = evaluate(model, ids).as_dict()
-    result["unknown_tokens"] = int((ids == 0).sum())
     if args.json:
         print(json.dumps(result))
     else:
         print(
             f"loss {result['loss']:.4f} nats/token | {result['bits_per_token']:.4f} bits/token | "
-            f"perplexity {result['perplexity']:.2f} | {result['tokens']:,} tokens ({origin})"
+            f"perplexity {result['perplexity']:.2f} | {result['tokens']:,} tokens ({origin}){unknown_note(result)}"
         )
     return 0
 

@@ -6,6 +6,7 @@ Always in float32, whatever precision training used, so losses compare across de
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -13,6 +14,7 @@ import torch
 from .batches import batchify, windows
 from .loss import next_token_loss
 from .model import RNNLanguageModel
+from .tokenizers import LARGE_UNKNOWN_SHARE, format_share
 
 EVAL_ROWS = 16
 EVAL_SEQ_LEN = 256
@@ -22,6 +24,11 @@ EVAL_SEQ_LEN = 256
 class Evaluation:
     loss: float  # nats per token
     tokens: int
+    unknown: int = 0  # of those tokens, the ones read as <unk> (outside the vocabulary)
+
+    @property
+    def unknown_share(self) -> float:
+        return self.unknown / self.tokens if self.tokens else 0.0
 
     @property
     def bits_per_token(self) -> float:
@@ -37,7 +44,19 @@ class Evaluation:
             "bits_per_token": self.bits_per_token,
             "perplexity": self.perplexity,
             "tokens": self.tokens,
+            "unknown_tokens": self.unknown,
+            "unknown_share": self.unknown_share,
         }
+
+
+def unknown_note(result: Mapping) -> str:
+    """What to append to a printed evaluation (``as_dict()``'s keys) when some tokens were ``<unk>``:
+    predicting ``<unk>`` is easy, so a loss over many of them says little about the text."""
+    share = result.get("unknown_share", 0.0)
+    if not share:
+        return ""
+    note = f" | {format_share(share)} of them <unk> (outside the vocabulary)"
+    return note + (": the loss flatters the model" if share >= LARGE_UNKNOWN_SHARE else "")
 
 
 @torch.no_grad()
@@ -57,9 +76,10 @@ def evaluate(model: RNNLanguageModel, ids: torch.Tensor, max_tokens: int | None 
     rows = max(1, min(EVAL_ROWS, (ids.numel() - 1) // EVAL_SEQ_LEN))
     batched = batchify(ids, rows).to(device)
     state, total, count = None, 0.0, 0
+    unknown = int((batched[:, 1:] == 0).sum())  # the targets the windows below read
     for _, inputs, targets in windows(batched, EVAL_SEQ_LEN):
         logits, state = model(inputs, state)
         total += next_token_loss(logits, targets, reduction="sum").item()
         count += targets.numel()
     model.train(was_training)
-    return Evaluation(loss=total / count, tokens=count)
+    return Evaluation(loss=total / count, tokens=count, unknown=unknown)

@@ -17,6 +17,7 @@ import torch
 
 from .errors import UserError
 from .model import RNNLanguageModel
+from .tokenizers import Tokenizer
 
 MAX_LENGTH = 10_000
 MIN_TEMPERATURE = 1e-3  # below, logits ÷ temperature overflow float32 and the draw is garbage
@@ -42,7 +43,8 @@ class Generation:
     """Iterate to get text pieces; ``unknown`` lists prompt pieces the vocabulary lacks.
 
     Unknown prompt characters are skipped (a character model never saw ``<unk>`` in training);
-    unknown words become ``<unk>`` (a word model did).
+    unknown words become ``<unk>`` (a word model did), and a prompt ending in one still gets the
+    space the model's words take before a generated word.
     """
 
     def __init__(
@@ -63,12 +65,10 @@ class Generation:
         self.seed = random.randrange(2**31) if seed is None or seed < 0 else int(seed)
         tokenizer = model.tokenizer
         pieces = list(tokenizer.pieces(prompt)) if prompt else []
-        self.bridge = ""  # text owed between the prompt and the first generated piece
-        if tokenizer.kind == "word" and pieces and pieces[-1] not in tokenizer.index and pieces[-1] + " " in tokenizer.index:
-            # Words carry their trailing space: a prompt ending in "sees" meets "sees " in the vocabulary.
-            pieces[-1] += " "
-            self.bridge = " "
-        self.unknown = list(dict.fromkeys(p for p in pieces if p not in tokenizer.index))
+        # Text owed between the prompt and the first generated piece; if ``bridge_words_only``, only
+        # when that piece is a word (not punctuation that attaches to the word before it).
+        self.bridge, self.bridge_words_only = _prompt_bridge(tokenizer, pieces)
+        self.unknown = list(dict.fromkeys(p for p in pieces if not tokenizer.is_known(p)))
         ids = tokenizer.encode_pieces(pieces).tolist() if pieces else []
         if tokenizer.kind == "char":
             ids = [i for i in ids if i != 0]
@@ -97,8 +97,10 @@ class Generation:
             if not block:
                 return
             for token in block:
-                yield bridge + vocab[token]
-                bridge = ""
+                piece = vocab[token]
+                if bridge:
+                    piece, bridge = (piece if self.bridge_words_only and _attaches(piece) else bridge + piece), ""
+                yield piece
 
     def _tokens(self, stepper: "_Stepper", token: int, generator: random.Random) -> Iterator[int]:
         vocab_size = stepper.decoder_bias.numel()
@@ -135,6 +137,33 @@ class Generation:
         cumulative = probs.cumsum(0)
         draw = generator.random() * float(cumulative[-1])
         return min(int(torch.searchsorted(cumulative, draw)), logits.numel() - 1)
+
+
+ATTACHING = frozenset(".,;:!?)]}%…'’”")  # a piece opening with one of these joins the word before it
+
+
+def _prompt_bridge(tokenizer: Tokenizer, pieces: list[str]) -> tuple[str, bool]:
+    """What goes between a word prompt's last word and the first generated piece, and whether only
+    before a word. Words carry their trailing space (``"sees "``), so a prompt ending in a bare word
+    would otherwise have the continuation glued to it.
+
+    A known word (``"sees"`` meets ``"sees "`` in the vocabulary; ``pieces`` is changed to it) takes
+    the space whatever follows: the model reads the word with its space. An unknown one is read as
+    ``<unk>``, which stood for words before spaces and punctuation alike: the separator goes in
+    unless the model continues with punctuation (``"zebra."``, ``"zebra sees"``, not ``"zebrasees"``).
+    """
+    index = tokenizer.index
+    if tokenizer.kind != "word" or not pieces or pieces[-1][-1:].isspace() or index.get(pieces[-1], 0):
+        return "", False  # no word at the end, or a known piece as it is (<unk>, id 0, is no known word)
+    if index.get(pieces[-1] + " ", 0):
+        pieces[-1] += " "
+        return " ", False
+    return tokenizer.separator, True
+
+
+def _attaches(piece: str) -> bool:
+    """Whether a piece joins the text before it with no separator: punctuation such as ``.``, or whitespace."""
+    return piece[:1] in ATTACHING or piece[:1].isspace()
 
 
 class _Stepper:

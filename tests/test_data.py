@@ -208,6 +208,16 @@ def test_vocabulary_comes_from_the_training_split_only():
     assert data.val_ids[-3:].tolist() == [0, 0, 0]
 
 
+def test_the_unknown_share_counts_both_parts():
+    """Characters only in the held-out part are <unk>; so are words rarer than min_freq."""
+    data = prepare_dataset("abcabcabc" * 10 + "xyz", val_fraction=0.1)
+    assert data.unknown_share() == pytest.approx(3 / 93)
+    rare = "".join(f"w{n:02d} " for n in range(10))  # seen once each: under min_freq 2
+    words = prepare_dataset("the cat " * 85 + rare + "the cat " * 9 + "the dog ", "word")  # cut after `rare`
+    assert words.val_ids.numel() == 20 and words.unknown_share() == pytest.approx(11 / 200)
+    assert prepare_dataset(ENGLISH * 20).unknown_share() == 0.0
+
+
 def test_contiguous_batches_carry_on_row_by_row():
     ids = torch.arange(103)
     rows = batchify(ids, 4)

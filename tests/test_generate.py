@@ -186,6 +186,44 @@ def test_word_prompt_ending_mid_sentence_continues_after_a_space():
     assert all(p in tokenizer.vocab for p in pieces[1:])
 
 
+def _word_model_writing(text: str, first: str, lang: str = "en") -> RNNLanguageModel:
+    """A word model whose greedy choice is always ``first``: its decoder ignores the hidden state."""
+    tokenizer, _ = fit_tokenizer("word", text, lang=lang)
+    model = RNNLanguageModel(tokenizer.to_config(), embedding_size=8, hidden_size=16).eval()
+    with torch.no_grad():
+        model.decoder.weight.zero_()
+        model.decoder.bias.zero_()
+        model.decoder.bias[tokenizer.index[first]] = 10.0
+    return model
+
+
+@pytest.mark.parametrize(
+    "prompt, first, expected",
+    [
+        ("the zebra", "sees ", "the zebra sees sees "),  # was "the zebrasees sees "
+        ("the <unk>", "sees ", "the <unk> sees sees "),
+        ("the zebra", ". ", "the zebra. . "),  # punctuation attaches, as in the text the model read
+        ("the zebra ", "sees ", "the zebra sees sees "),
+        ("the zebra\n", "sees ", "the zebra\nsees sees "),
+    ],
+)
+def test_word_prompt_ending_in_an_unknown_word_is_not_glued_to_the_continuation(prompt, first, expected):
+    model = _word_model_writing("the cat sees the dog . the dog sees the cat .\n" * 20, first)
+    assert generate_text(model, prompt, length=2, temperature=0) == expected
+
+
+def test_chinese_word_prompt_ending_in_an_unknown_character_takes_no_space():
+    model = _word_model_writing("床前明月光，疑是地上霜。\n" * 20, "月", lang="zh")
+    generation = Generation(model, "床前猫", length=2, temperature=0)
+    assert generation.unknown == ["猫"] and "".join(generation) == "月月"
+
+
+def test_a_literal_unk_in_a_word_prompt_is_the_unknown_token_not_an_unknown_word():
+    model = _word_model_writing("the cat sees the dog . the dog sees the cat .\n" * 20, "sees ")
+    generation = Generation(model, "the <unk> sees", length=2, temperature=0)
+    assert generation.unknown == [] and generation.prompt_ids[1] == 0
+
+
 @pytest.mark.parametrize(
     "settings, message",
     [

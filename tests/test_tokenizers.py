@@ -48,14 +48,34 @@ def test_word_pieces_keep_their_trailing_whitespace():
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_a_literal_unk_marker_stays_one_word(lang):
+def test_a_literal_unk_marker_stays_one_word_and_is_the_unknown_token(lang):
+    """WikiText's own <unk>: one vocabulary entry (id 0), not a second "<unk> " the sampler would write."""
     text = "The <unk> river (<unk>), near <unk>.\n<unk><unk> and the <unk> "
     tokenizer, ids = fit_tokenizer("word", text * 3, lang=lang, min_freq=1)
     pieces = tokenizer.pieces(text)
     assert "<unk> " in pieces and "<unk>" in pieces
     assert not any("unk" in piece and piece.strip() != UNK for piece in pieces)  # no "<", "unk>" fragments
-    assert tokenizer.decode(ids) == text * 3
-    assert tokenizer.index["<unk> "] != 0 and tokenizer.encode("<unk>.").tolist()[0] == 0
+    assert [piece for piece in tokenizer.vocab if "unk" in piece] == [UNK]
+    assert ids.tolist().count(0) == 6 * 3 and tokenizer.encode("<unk> <unk>.").tolist()[:2] == [0, 0]
+    # Its trailing whitespace goes, as an unknown word's does; everything else is exact.
+    assert tokenizer.decode(ids) == (text * 3).replace("<unk> ", "<unk>")
+    assert tokenizer.unknown_pieces(text + "猫") == ["猫"]  # the literal is the unknown token, not unknown
+
+
+def test_an_old_vocabulary_with_a_spaced_unk_entry_keeps_its_id():
+    """Models trained before a literal <unk> meant id 0 learned "<unk> " as a word: they read it so still."""
+    tokenizer = WordTokenizer([UNK, "<unk> ", "the "])
+    assert tokenizer.encode("the <unk> the").tolist() == [2, 1, 0]
+
+
+@pytest.mark.parametrize(
+    "lang, text, separator",
+    [("en", "the cat sees the dog. the dog sees the cat!\n", " "), ("zh", "床前明月光，疑是地上霜。\n", ""), ("en", "床前明月光，疑是地上霜。\n", "")],
+)
+def test_the_word_separator_is_read_off_the_vocabulary(lang, text, separator):
+    """Chinese has no spaces between words, whether spaCy's zh rules or the English ones cut it."""
+    tokenizer, _ = fit_tokenizer("word", text * 5, lang=lang, min_freq=1)
+    assert tokenizer.separator == separator
 
 
 def test_word_tokenizer_handles_a_long_text_line_by_line():
