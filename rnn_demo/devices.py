@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 
 import torch
 
@@ -59,6 +60,17 @@ def set_cpu_threads(threads: int | None = None) -> int:
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int | None = None) -> Iterator[int]:
+    """:func:`set_cpu_threads` for a block, then back to what this thread had (torch's count is per
+    thread, and a server thread keeps whatever the last run on it left)."""
+    previous = torch.get_num_threads()
+    try:
+        yield set_cpu_threads(threads)
+    finally:
+        torch.set_num_threads(previous)
 
 
 def cpu_has_bf16() -> bool:

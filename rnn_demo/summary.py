@@ -6,12 +6,14 @@ functions training uses (:func:`~rnn_demo.data.read_corpus`, :func:`~rnn_demo.ba
 :func:`~rnn_demo.batches.fit_batch_size`), so a file the summary accepts is a file training accepts,
 and a file it refuses is refused with the same message.
 
-The speed is an *estimate*: the training FLOPs per token of the chosen model (NOTES §2: an LSTM
-layer costs ≈ 24·H·(H+I) per token, a GRU layer ≈ 18·H·(H+I), the decoder ≈ 6·H·V) divided into
-the matrix-multiply throughput this device shows in a 50 ms probe, times the share of that peak an
-RNN's products reached when measured (0.9 in float32, 0.75 in bf16 on a CPU), plus the small ops
-every time step costs. On the CPU it was fitted on, within 0.72–1.5× of the measured speed, and
-0.88–1.15× for word vocabularies of 1,000–20,000 (whose loss goes block by block, ``loss.py``).
+The speed is an *estimate*. On a CPU each recurrent layer is timed for a few time steps, forward
+and backward, in the very kernels training runs (once per shape; ~0.1 s): how fast an RNN's thin
+per-step products and small gate ops run next to a big matmul differs from CPU to CPU by 2× and
+more, so no fitted share carries over. The decoder's FLOPs (≈ 6·H·V per token) are divided into
+the matrix-multiply throughput a 50 ms probe shows, times the share of it such a product reached
+when measured, and a fixed cost per step is added. On a GPU the whole model is estimated from its
+FLOPs that way (NOTES §2: an LSTM layer costs ≈ 24·H·(H+I) per token, a GRU layer ≈ 18·H·(H+I)).
+bench/estimate_accuracy.py measures how far off it is (RESULTS §8).
 """
 
 from __future__ import annotations
@@ -27,41 +29,33 @@ import torch
 
 from .batches import fit_batch_size, prepare_dataset
 from .data import DEFAULT_MAX_BYTES, read_corpus
-from .devices import describe, pick_device, pick_precision
+from . import recurrence
+from .devices import autocast, cpu_threads, describe, pick_device, pick_precision
 from .errors import UserError
-from .tokenizers import token_unit
+from .heap import memory_kept
+from .tokenizers import LARGE_UNKNOWN_SHARE, NOTICEABLE_UNKNOWN_SHARE, format_share, token_unit
 from .train import TrainConfig
 
-# The share of the probed matmul throughput (in the training precision) the compute of a training
-# step reaches: on a CPU 0.9 in float32 and 0.75 in bf16 (fitted with CPU_TIME_STEP_COST to
-# bench/estimate_accuracy.py, see below); on an H200 0.13 of its 8192³ bf16 product (bench/gpu.py:
-# a 2 × 1024 LSTM at batch 128 × 128; float32 not measured).
+# The share of the probed matmul throughput (in the training precision) a training step's large
+# products reach: on a CPU those outside the recurrence (the decoder over the vocabulary), 0.9 in
+# float32 and 0.75 in bf16 (fitted to bench/estimate_accuracy.py's word rows, RESULTS §8); on an H200
+# the whole step, 0.13 of its 8192³ bf16 product (bench/gpu.py: a 2 × 1024 LSTM at batch 128 × 128;
+# float32 not measured).
 EFFICIENCY = {"cpu": {"fp32": 0.9, "bf16": 0.75}, "cuda": {"fp32": 0.13, "bf16": 0.13}, "mps": {"fp32": 0.1}}
 PROBE_SIZE = {"cuda": 8192}  # the matmul the probe times (others: 1024), as the benchmarks did
 # Fixed cost of one training step (optimizer, clipping, per-op overhead), which dominates for tiny models.
 STEP_OVERHEAD = {"cpu": 0.001, "cuda": 0.0032, "mps": 0.002}
-# On a CPU each time step of each layer also costs its small ops (elementwise gates, the calls of its
-# thin products), which wait on one another and so add to the compute rather than overlap it; bf16
-# doubles them (each converts on the way in and out). Fitted with EFFICIENCY to three runs of
-# bench/estimate_accuracy.py (hidden 64-768, batch 16 and 64, 1-2 layers, both cells and precisions,
-# 1 and 2 threads; 2-core Zen 4): the estimate lands at 0.72-1.23x the measured speed while the
-# machine is quiet (11 % off on average), up to 1.49x when it is slow, which its matmul probe
-# doesn't show (bench/RESULTS.md §8). The earlier model, max(compute, a per-time-step floor) with
-# 0.7 / 0.5, was 31 % off on average and up to 2.3x too fast for small models.
-CPU_TIME_STEP_COST = {  # seconds per time step and layer, spinning OpenMP waits
-    "fp32": {"one thread": 0.06e-3, "more threads": 0.09e-3},
-    "bf16": {"one thread": 0.12e-3, "more threads": 0.15e-3},
-}
+# On a CPU the recurrence is timed, not modelled from FLOPs: its per-time-step products are thin
+# (batch rows) and its gate ops small and serial, and how fast those run next to a big matmul
+# differs from CPU to CPU. At the default size the float32 LSTM reached 0.89 of the 1024³ sgemm
+# speed on a 2-core Zen 4 but 0.42 on a 2-core Sapphire Rapids (whose sgemm is 1.7× faster), so a
+# fitted share was 2.2× too fast there (bench/RESULTS.md §8).
+LAYER_PROBE_SECONDS = 0.03  # a layer probe times about this much work, twice
 # On CUDA the per-time-step kernel launches take ~0.05 ms per step and layer, and the GPU computes
 # while the CPU launches, so a step takes the longer of the two, plus the fixed overhead. Fitted to
 # the H200 sweep (bench/RESULTS.md, "GPU"): within 5 % for the 1 × 384, 2 × 512 and GRU runs, 17 %
 # fast for the 2 × 1024 LSTM, 38 % slow for 3 × 1024 at batch 256 (bigger batches use the GPU better).
 CUDA_TIME_STEP_FLOOR = 0.05e-3
-
-
-def cpu_time_step_cost(threads: int, precision: str) -> float:
-    """Seconds of small, serial ops per time step and layer of a CPU training step, on ``threads`` threads."""
-    return CPU_TIME_STEP_COST[precision]["one thread" if threads == 1 else "more threads"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +78,7 @@ class CorpusSummary:
     tokens_per_second: float | None  # estimated; None where no estimate was made
     device: str
     seconds: float | None  # the time budget, if any
+    unknown_share: float = 0.0  # of all its tokens, those outside the vocabulary (read as <unk>)
 
     @property
     def epoch_seconds(self) -> float | None:
@@ -107,6 +102,7 @@ class CorpusSummary:
         lines = [
             f"**{_escape(self.name)}** — {format_bytes(self.size_bytes)}, {self.encoding}, {self.characters:,} characters",
             f"- **Vocabulary:** {self.vocab_size:,} distinct {unit}",
+            *self._unknown_lines(),
             f"- **Split:** {self.train_tokens:,} tokens to learn from, {self.val_tokens:,} held out to measure progress "
             f"(the last {self.val_fraction:.0%})",
             f"- **Model:** {self.cell.upper()} with {self.parameters:,} parameters, batches of {self.batch_size}",
@@ -126,6 +122,24 @@ class CorpusSummary:
             )
         return "\n".join(lines)
 
+    def _unknown_lines(self) -> list[str]:
+        """A line on the tokens read as ``<unk>`` when they are noticeable; a warning with remedies when
+        they are many: the model then learns mostly ``<unk>``, and its loss looks better than its text."""
+        share = self.unknown_share
+        if share < NOTICEABLE_UNKNOWN_SHARE:
+            return []
+        where = "rare words, or found only in the held-out part" if self.tokenizer == "word" else "characters found only in the held-out part"
+        if share < LARGE_UNKNOWN_SHARE:
+            return [f"- **Unknown tokens:** {format_share(share)} of the tokens are outside the vocabulary ({where}), read as `<unk>`"]
+        remedy = (
+            f"Use character tokens, set the word language to the text's (now `{self.lang}`), or upload more text."
+            if self.tokenizer == "word" else "Upload more text, so that the part learned from has every character."
+        )
+        return [
+            f"- ⚠️ **{format_share(share)} of the tokens are unknown** (outside the vocabulary: {where}), all read as `<unk>`: "
+            f"the model learns to predict `<unk>`, which it never writes, and its loss looks better than its text. {remedy}"
+        ]
+
 
 def summarize_corpus(
     path: str | Path,
@@ -141,7 +155,7 @@ def summarize_corpus(
     """
     config = config or TrainConfig()
     stats = _token_stats(str(path), _mtime(path), config.tokenizer, config.lang, config.val_fraction, config.min_freq, config.max_vocab, max_bytes)
-    name, size, encoding, characters, vocab_size, train_tokens, val_tokens = stats
+    name, size, encoding, characters, vocab_size, train_tokens, val_tokens, unknown = stats
     if val_tokens < 2:
         raise UserError("the validation part is too short: upload more text or raise the validation fraction")
     batch_size = fit_batch_size(train_tokens, config.seq_len, config.batch_size)
@@ -163,6 +177,7 @@ def summarize_corpus(
         tokens_per_second=estimate_tokens_per_second(config, vocab_size, probe, batch_size) if probe else None,
         device=describe(probe, pick_precision(probe, config.precision, config.hidden_size)) if probe else device,
         seconds=config.seconds,
+        unknown_share=unknown,
     )
 
 
@@ -176,7 +191,7 @@ def _mtime(path: str | Path) -> float:
 @functools.lru_cache(maxsize=8)
 def _token_stats(
     path: str, mtime: float, tokenizer: str, lang: str, val_fraction: float, min_freq: int | None, max_vocab: int, max_bytes: int
-) -> tuple[str, int, str, int, int, int, int]:
+) -> tuple[str, int, str, int, int, int, int, float]:
     """Cached per file version: word-level tokenizing a large file takes seconds."""
     corpus = read_corpus(path, max_bytes=max_bytes)
     data = prepare_dataset(corpus.text, tokenizer, lang=lang, val_fraction=val_fraction, min_freq=min_freq, max_vocab=max_vocab)
@@ -188,6 +203,7 @@ def _token_stats(
         data.tokenizer.vocab_size,
         data.train_ids.numel(),
         data.val_ids.numel(),
+        data.unknown_share(),
     )
 
 
@@ -216,26 +232,37 @@ def flops_per_token(config: TrainConfig, vocab_size: int) -> float:
 def estimate_tokens_per_second(
     config: TrainConfig, vocab_size: int, device: torch.device | None = None, batch_size: int | None = None
 ) -> float:
-    """Training throughput: compute at the probed speed plus a fixed overhead per step, plus on a
-    CPU the small ops of every time step, and on CUDA no faster than its kernel launches."""
+    """Training throughput: on a CPU the recurrence's timed cost per time step plus the decoder's
+    compute at the probed matmul speed; elsewhere all compute at that speed, and on CUDA no faster
+    than its kernel launches; plus a fixed overhead per step."""
     device = device or pick_device(config.device)
+    if device.type == "cpu":  # with the threads training starts with, whatever this thread was left with
+        with cpu_threads(config.threads):
+            return _estimate(config, vocab_size, device, batch_size)
+    return _estimate(config, vocab_size, device, batch_size)
+
+
+def _estimate(config: TrainConfig, vocab_size: int, device: torch.device, batch_size: int | None) -> float:
     precision = pick_precision(device, config.precision, config.hidden_size)
     efficiency = EFFICIENCY.get(device.type, {}).get(precision, 0.1)
-    threads = torch.get_num_threads()
-    flops = efficiency * matmul_flops(device.type, threads, precision)
-    tokens_per_step = (batch_size or config.batch_size) * config.seq_len
-    compute = tokens_per_step * flops_per_token(config, vocab_size) / flops
+    flops = efficiency * matmul_flops(device.type, torch.get_num_threads(), precision)
+    batch = batch_size or config.batch_size
+    tokens_per_step = batch * config.seq_len
     overhead = STEP_OVERHEAD.get(device.type, 0.002)
     if device.type == "cpu":
-        step_seconds = compute + overhead + cpu_time_step_cost(threads, precision) * config.seq_len * config.num_layers
-    elif device.type == "cuda":
-        step_seconds = max(compute, CUDA_TIME_STEP_FLOOR * config.seq_len * config.num_layers) + overhead
-    else:
-        step_seconds = compute + overhead
-    return tokens_per_step / step_seconds
+        inputs, per_time_step = config.embedding_size, 0.0
+        for _ in range(config.num_layers):
+            per_time_step += layer_step_seconds(config.cell, batch, inputs, config.hidden_size, precision)
+            inputs = config.hidden_size
+        decoder = tokens_per_step * 6 * config.hidden_size * vocab_size / flops
+        return tokens_per_step / (config.seq_len * per_time_step + decoder + overhead)
+    compute = tokens_per_step * flops_per_token(config, vocab_size) / flops
+    if device.type == "cuda":
+        return tokens_per_step / (max(compute, CUDA_TIME_STEP_FLOOR * config.seq_len * config.num_layers) + overhead)
+    return tokens_per_step / (compute + overhead)
 
 
-_probes: dict[tuple[str, int, str], tuple[float, float]] = {}
+_probes: dict[tuple, tuple[float, float]] = {}  # key → (value, when measured)
 PROBE_MAX_AGE = 300.0  # seconds; a shared machine's speed drifts with its load
 
 
@@ -246,6 +273,44 @@ def matmul_flops(device_type: str, threads: int, precision: str = "fp32") -> flo
         dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         _probes[key] = (probe_matmul(torch.device(device_type), dtype, PROBE_SIZE.get(device_type, 1024)), now)
     return _probes[key][0]
+
+
+def layer_step_seconds(cell: str, batch: int, inputs: int, hidden: int, precision: str) -> float:
+    """Seconds one recurrent layer of this shape takes per time step of a training step on this
+    CPU (timed once per shape, and again after a few minutes, like the matmul probe)."""
+    key, now = ("layer", cell, batch, inputs, hidden, precision, torch.get_num_threads()), time.monotonic()
+    if key not in _probes or now - _probes[key][1] > PROBE_MAX_AGE:
+        _probes[key] = (time_layer_step(cell, batch, inputs, hidden, precision), now)
+    return _probes[key][0]
+
+
+def time_layer_step(cell: str, batch: int, inputs: int, hidden: int, precision: str) -> float:
+    """Forward and backward through the kernels training runs (``recurrence.py``, in its autocast),
+    over as many time steps as take about LAYER_PROBE_SECONDS at the matmul probe's speed (2-16).
+    A layer too big for that is timed on fewer rows and scaled up: its products are then big
+    enough that time grows with the rows."""
+    gates = 4 if cell == "lstm" else 3
+    speed = matmul_flops("cpu", torch.get_num_threads(), precision)
+    guess = 6 * gates * hidden * (inputs + hidden) * batch / speed  # seconds per time step
+    rows = min(batch, max(8, int(batch * LAYER_PROBE_SECONDS / guess)))
+    steps = int(min(16, max(2, LAYER_PROBE_SECONDS / (guess * rows / batch))))
+    x = torch.randn(steps, rows, inputs, requires_grad=True)
+    h0 = torch.zeros(rows, hidden)
+    weights = [
+        (torch.randn(gates * hidden, size) / size**0.5).requires_grad_() for size in (inputs, hidden)
+    ] + [torch.zeros(gates * hidden, requires_grad=True) for _ in range(2)]
+    layer, state = (recurrence.lstm_layer, (h0, h0)) if cell == "lstm" else (recurrence.gru_layer, (h0,))
+
+    def forward_backward() -> float:
+        began = time.perf_counter()
+        with autocast(torch.device("cpu"), precision):
+            out = layer(x, *state, *weights)[0]
+        out.backward(torch.ones_like(out))
+        return time.perf_counter() - began
+
+    with torch.enable_grad(), memory_kept():  # as in training (a server thread may have grad off)
+        forward_backward()  # warm-up: oneDNN creates its primitives
+        return min(forward_backward() for _ in range(2)) / steps * batch / rows
 
 
 def probe_matmul(device: torch.device, dtype: torch.dtype, n: int = 1024) -> float:
