@@ -12,13 +12,13 @@ import spaces  # noqa: I001  — first: on ZeroGPU it must come before anything 
 import functools
 import html
 import inspect
+import math
 
 import gradio as gr
 import pandas as pd
 
 from rnn_demo import session
 from rnn_demo.data import SUFFIXES, read_corpus
-from rnn_demo.devices import set_cpu_threads
 from rnn_demo.errors import UserError
 from rnn_demo.generate import MAX_LENGTH, Generation
 from rnn_demo.summary import summarize_corpus
@@ -84,15 +84,45 @@ CSS = """
 .status-box { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 14px !important; min-height: 4.5em; }
 .samples textarea { font-family: var(--font-mono); font-size: 0.85em; }
 .generated textarea { font-family: var(--font-mono); }
+/* Vega lays the chart out once, for its first labels: a long run's slanted step labels ("1,200,000")
+   reach ~25 px further down, pushing the legend below the drawing, into this strip. */
+.loss-plot svg.marks { overflow: visible; }
+.loss-plot { padding-bottom: 28px !important; }
 """
 
 
+# The core names settings as TrainConfig, the CLI and generate.py do: the app says them with its own
+# labels, and leaves out the remedies it has no field for (the held-out share, the gradient clip).
+FIELD_LABELS = {"length": "Length (tokens)", "temperature": "Temperature", "top-k": "Top-k", "top-p": "Top-p"}
+APP_PHRASES = {
+    "upload more text or raise the validation fraction": "upload more text (the last 10 % of it is held out to measure the model)",
+    "lower the sequence length": "lower Window (tokens) under Advanced",
+    "(hidden size, layers, embedding size, batch size or sequence length) or give it more time": (
+        "(Hidden size, Layers, Embedding size, Batch size or Window, under Advanced) or raise the Time budget"
+    ),
+    "lower the learning rate": "lower the Learning rate (Adam) under Advanced",
+    " or the gradient clip": "",
+}
+
+
+def in_app_terms(message: str) -> str:
+    """A core message in the app's words: "temperature must …" → "Temperature: must …", and remedies
+    that name settings the app labels differently, or doesn't have."""
+    name, _, rest = message.partition(" must ")
+    if name in FIELD_LABELS:
+        message = f"{FIELD_LABELS[name]}: must {rest}"
+    for core, ours in APP_PHRASES.items():
+        message = message.replace(core, ours)
+    return message
+
+
 def user_errors(fn):
-    """A :class:`UserError` becomes a ``gr.Error`` with its message, no traceback; the app keeps serving."""
+    """A :class:`UserError` becomes a ``gr.Error`` with its message in the app's words, no traceback;
+    the app keeps serving."""
 
     def to_gradio(error: UserError) -> gr.Error:
         # The modal renders HTML: escape file names and other user-given text.
-        return gr.Error(html.escape(str(error), quote=False), print_exception=False)
+        return gr.Error(html.escape(in_app_terms(str(error)), quote=False), print_exception=False)
 
     if inspect.isgeneratorfunction(fn):
 
@@ -126,12 +156,54 @@ def _named_errors(component):
         if payload is None:  # a script's None (or a field it leaves out) means the field's default
             payload = component.value
         try:
+            _refuse_what_gradio_passes(component, payload)
             return check(payload)
         except gr.Error as error:
             raise gr.Error(f"{component.label}: {error.message}", print_exception=False) from None
 
     component.preprocess = preprocess
     return component
+
+
+def _refuse_what_gradio_passes(component: gr.components.Component, payload: object) -> None:
+    """NaN passes gradio's bounds (every comparison with it is false), and a whole-number field
+    (``precision=0``) silently rounds 2.5 to 2: a script sending either is told so instead."""
+    if not isinstance(payload, float):
+        return
+    if not math.isfinite(payload):
+        raise gr.Error(f"must be a finite number, got {payload}")
+    if getattr(component, "precision", None) == 0 and not payload.is_integer():
+        raise gr.Error(f"must be a whole number, got {payload:g}")
+
+
+def language_choices() -> tuple[list[tuple[str, str]], str]:
+    """The word tokenizer's languages as short choices ("zh: Chinese") and a line saying what the
+    special ones do: the whole description, as a choice, was cut off in the closed menu."""
+    named = {code: what.partition(": ") for code, what in WORD_LANGUAGES.items()}
+    choices = [(f"{code}: {name}", code) for code, (name, _, _) in named.items()]
+    return choices, " · ".join(f"{code}: {how}" for code, (_, _, how) in named.items() if how)
+
+
+def loss_plot(frame: pd.DataFrame) -> gr.LinePlot:
+    """The loss chart. Its step labels are slanted: upright, Vega-Lite packs them edge to edge, and the
+    last one (flush with the axis end) ran into the one before ("11,00012,000"); gradio offers no tick
+    count or label spacing to set. The ``loss-plot`` class gives slanted labels room to grow (CSS)."""
+    return gr.LinePlot(
+        frame, x="step", y="loss", color="series", color_map=SERIES, x_label_angle=-40, elem_classes="loss-plot",
+        x_title="training step", y_title="loss (nats per token)", color_title="", label="Loss (lower is better)",
+    )  # fmt: skip
+
+
+def waiting(settings: session.AppSettings) -> str:
+    """The status of a run queued behind other sessions' trainings."""
+    runs = "one run" if settings.train_concurrency == 1 else f"{settings.train_concurrency} runs"
+    return (
+        f"**Waiting for a free training slot…** This server trains {runs} at a time, and other sessions are "
+        "using it: yours starts as soon as one ends. **Stop** takes it off the queue."
+    )
+
+
+NOT_STARTED = "■ **Not started:** taken off the queue by Stop, or refused (an error message then says why)."
 
 
 def Slider(*args, **kwargs) -> gr.Slider:  # noqa: N802 — reads like the component it builds
@@ -154,10 +226,10 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
     """The whole app; ``settings`` default to the ``RNN_DEMO_*`` environment variables."""
     settings = settings or settings_from_env()
     defaults = settings.defaults()  # the benchmarked ones for this CPU or GPU: the UI shows these, never its own
-    set_cpu_threads(settings.training_threads)  # as training will: the summary's speed estimate then matches
     shelf = session.ModelShelf(settings)
     pretrained = shelf.names()
     model_choices = [("My model (trained above)", session.TRAINED), *[(name, name) for name in pretrained]]
+    waiting_status = waiting(settings)
 
     # ----- handlers: each one a thin call into rnn_demo ----------------------------------------
 
@@ -187,7 +259,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
             events = train_on_device(text.text, config, source)
         else:
             events = session.train_events(text.text, config, source, on_stop=ws.keep, stop=ws.new_run())
-        view = session.RunView(config, text.name)
+        view = session.RunView(config, text.name, previous=ws.trained)
         ws.running, outcome = True, "stopped"
         try:
             yield view.status, loss_frame([]), view.samples_text, ws
@@ -200,7 +272,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
             if outcome == "stopped":  # by /stop: the script's /train stream ends saying so
                 yield view.stopped_status(ws.trained), loss_frame(view.rows), view.samples_text, ws
         except Exception as error:
-            reason = getattr(error, "message", None) or (str(error) if isinstance(error, UserError) else "an internal error")
+            reason = getattr(error, "message", None) or (in_app_terms(str(error)) if isinstance(error, UserError) else "an internal error")
             outcome = f"{view.headline}\n\n✗ **Training failed:** {html.escape(str(reason), quote=False)}"
             raise
         finally:
@@ -209,16 +281,18 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
             ws.last_status = {"done": view.status, "stopped": view.stopped_status(ws.trained)}.get(outcome, outcome)
 
     @user_errors
-    def finish(workspace: session.Workspace | None, repo_id: str):
+    def finish(workspace: session.Workspace | None, repo_id: str, shown: str):
         """After a run ends, fails or is stopped: the final status at once, the model selected and
-        described (selecting it again fires no change event, so the description is sent along)."""
-        if workspace is None:
-            return gr.skip(), gr.skip(), gr.skip(), gr.Button(interactive=False)
-        workspace.wait_idle()
-        if workspace.trained is None:
-            return workspace.last_status or gr.skip(), gr.skip(), gr.skip(), gr.Button(interactive=False)
+        described (selecting it again fires no change event, so the description is sent along). A run
+        that never left the queue (Stop cancels it, and gradio then reports a failure too) says so."""
+        if workspace is not None:
+            workspace.wait_idle()
+        last = workspace.last_status if workspace is not None else ""
+        status = last or (NOT_STARTED if shown == waiting_status else gr.skip())
+        if workspace is None or workspace.trained is None:
+            return status, gr.skip(), gr.skip(), gr.Button(interactive=False)
         info = load_model(session.TRAINED, repo_id, workspace) if not (repo_id or "").strip() else gr.skip()
-        return workspace.last_status or gr.skip(), gr.Dropdown(value=session.TRAINED), info, gr.Button(interactive=False)
+        return status, gr.Dropdown(value=session.TRAINED), info, gr.Button(interactive=False)
 
     @user_errors
     def offer_download(workspace: session.Workspace | None):
@@ -257,7 +331,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
     def generate(model, repo_id, prompt, length, temperature, top_k, top_p, seed, workspace: session.Workspace | None, request: gr.Request):
         lm, origin = resolve(model, repo_id, workspace)
         generation = Generation(
-            lm, prompt or "", length=int(length), temperature=float(temperature), top_k=int(top_k), top_p=float(top_p),
+            lm, prompt or "", length=length, temperature=float(temperature), top_k=top_k, top_p=float(top_p),
             seed=session.seed_or_random(seed),
         )  # fmt: skip
         ws = workspace if workspace is not None else session.Workspace(request.session_hash)
@@ -268,6 +342,12 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
         ws.last_generation = note
         for text in session.text_stream(generation, prompt or ""):
             yield text, ws
+
+    def starting():
+        """Train pressed: Stop instead of Train, no download of the model being replaced; and when every
+        training slot is taken, a status saying the run waits (gradio draws its place in the queue on the plot)."""
+        busy = session.training_sessions() >= settings.train_concurrency
+        return gr.Button(interactive=False), gr.Button(interactive=True), gr.DownloadButton(visible=False), waiting_status if busy else gr.skip()
 
     def stop(request: gr.Request):
         """Stop this session's run within a time step of its recurrence (scripts: ``/stop``)."""
@@ -303,9 +383,10 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                 with gr.Row():
                     cell = Radio(["lstm", "gru"], value=defaults.cell, label="Cell", info="LSTM: 4 gates and a memory cell. GRU: 2 gates, a bit cheaper.")
                     tokenizer = Radio(["char", "word"], value=defaults.tokenizer, label="Tokens", info="Characters learn spelling; words need more text.")
+                languages, special = language_choices()
                 lang = Dropdown(
-                    [(f"{code}: {what}", code) for code, what in WORD_LANGUAGES.items()], value=defaults.lang,
-                    label="Language (for word tokens)", visible=defaults.tokenizer == "word",
+                    languages, value=defaults.lang, label="Language (for word tokens)", info=special,
+                    visible=defaults.tokenizer == "word",
                 )  # fmt: skip
                 seconds = Slider(
                     5, settings.max_seconds, value=min(defaults.seconds or 60, settings.max_seconds), step=1,
@@ -342,11 +423,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                     "Upload a text, then press **Train**. The loss curve and samples appear here as it learns.",
                     label="Status", elem_classes="status-box",
                 )
-                plot = gr.LinePlot(
-                    loss_frame([]), x="step", y="loss", color="series",
-                    color_map=SERIES,
-                    x_title="training step", y_title="loss (nats per token)", color_title="", label="Loss (lower is better)",
-                )  # fmt: skip
+                plot = loss_plot(loss_frame([]))
                 samples = gr.Textbox(
                     "A sample appears here at each validation: watch the text get better.",
                     label="What the model writes at each validation (newest first)", lines=10, max_lines=10,
@@ -373,10 +450,10 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
                 repo_id = gr.Textbox("", label="…or any compatible Hub repo id", placeholder="owner/name (leave empty to use the model above)")
                 model_info = gr.Markdown(label="Model info")
                 prompt = gr.Textbox("", label="Prompt (the model continues it)", placeholder="e.g. ROMEO:", lines=2)
-                length = Slider(1, MAX_LENGTH, value=500, step=1, label="Length (tokens)")
+                length = Slider(1, MAX_LENGTH, value=500, step=1, precision=0, label="Length (tokens)")
                 temperature = Slider(0.0, 2.0, value=0.8, step=0.05, label="Temperature", info="0 = always the likeliest token; higher = more surprising")
                 with gr.Row():
-                    top_k = Slider(0, 200, value=0, step=1, label="Top-k", info="0 = off")
+                    top_k = Slider(0, 200, value=0, step=1, precision=0, label="Top-k", info="0 = off")
                     top_p = Slider(0.05, 1.0, value=1.0, step=0.05, label="Top-p", info="1 = off")
                 gen_seed = Number(-1, label="Seed", precision=0, minimum=-1, maximum=2**31 - 1, info="-1 = a new random seed each time")
                 generate_btn = gr.Button("Generate", variant="primary")
@@ -396,16 +473,17 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
         tokenizer.change(lambda t: gr.Dropdown(visible=t == "word"), tokenizer, lang, api_visibility="private", queue=False)
 
         started = train_btn.click(
-            lambda: (gr.Button(interactive=False), gr.Button(interactive=True), gr.DownloadButton(visible=False)),
-            None, [train_btn, stop_btn, download_btn], api_visibility="private", queue=False,
+            starting, None, [train_btn, stop_btn, download_btn, status], api_visibility="private", queue=False,
         )  # fmt: skip
+        # The queue position ("queue: 1/1 | 12.3s") shows over the empty plot: on the status, a Markdown,
+        # gradio drew it in a zero-height box, out of sight; the status says in words that the run waits.
         training = started.then(
-            train, [*train_inputs, state], [status, plot, samples, state], api_name="train", show_progress="minimal",
-            show_progress_on=[status], concurrency_limit=settings.train_concurrency, concurrency_id="train",
+            train, [*train_inputs, state], [status, plot, samples, state], api_name="train", show_progress="full",
+            show_progress_on=[plot], concurrency_limit=settings.train_concurrency, concurrency_id="train",
         )  # fmt: skip
         stopped = stop_btn.click(stop, None, None, cancels=[training], queue=False, api_name="stop")
         for after in (training.then, training.failure, stopped.then):  # gradio 6.31 runs .then only after success
-            after(finish, [state, repo_id], [status, model, model_info, stop_btn], api_visibility="private").then(
+            after(finish, [state, repo_id, status], [status, model, model_info, stop_btn], api_visibility="private").then(
                 offer_download, state, [download_btn, train_btn], api_visibility="private"
             )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -68,7 +69,14 @@ def save_model(model: RNNLanguageModel, folder: str | Path, card: str | None = N
     cpu_model.save_pretrained(folder)  # also writes a generic card unless README.md exists
     if card is not None:
         Path(folder, CARD_FILE).write_text(card, encoding="utf-8")
+    _mode_like(folder / CONFIG_FILE, folder / WEIGHTS_FILE)
     return folder
+
+
+def _mode_like(reference: Path, written: Path) -> None:
+    """safetensors writes its files 0600 whatever the umask: give ``written`` the mode of ``reference``,
+    a file Python just wrote (so 0644 under the usual umask 022), which the download's zip passes on."""
+    shutil.copymode(reference, written)
 
 
 def _cpu_copy(model: RNNLanguageModel) -> RNNLanguageModel:
@@ -82,6 +90,7 @@ def save_trainer_state(folder: str | Path, info: dict, tensors: dict[str, torch.
     folder = Path(folder)
     safetensors.torch.save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, folder / STATE_TENSORS)
     (folder / STATE_JSON).write_text(json.dumps(info, indent=2), encoding="utf-8")
+    _mode_like(folder / STATE_JSON, folder / STATE_TENSORS)
 
 
 def load_trainer_state(folder: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:

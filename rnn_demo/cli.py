@@ -18,9 +18,34 @@ from .errors import UserError
 
 
 
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+
+
+def _val_fraction(text: str) -> float:
+    """``--val-fraction``, checked as it is parsed, so that the error names the flag."""
+    value = _number(text)
+    if not 0 < value < 0.5:  # batches.split_text's bounds; NaN fails too
+        raise argparse.ArgumentTypeError(f"must be between 0 and 0.5 (the last share of the text held out), got {text}")
+    return value
+
+
+def _megabytes(text: str) -> float:
+    value = _number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of MB, got {text}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+MODEL_HELP = "a checkpoint folder, a bundled model's name (a folder of checkpoints/, e.g. shakespeare-lstm) or a Hub repo id (owner/name)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr-schedule", choices=["constant", "cosine"], help="cosine (default): decay to --lr-floor × lr over the budget")
     train.add_argument("--lr-floor", type=float, help="cosine decays to this fraction of --lr (default 0.1)")
     train.add_argument("--clip", type=float, help="gradient-norm clip")
-    train.add_argument("--val-fraction", type=float, help="last fraction of the text used for validation")
+    train.add_argument("--val-fraction", type=_val_fraction, help="last fraction of the text used for validation (default 0.1)")
     train.add_argument("--min-freq", type=int, help="vocabulary: minimum count (default 1 for char, 2 for word)")
     train.add_argument("--max-vocab", type=int, help="vocabulary size cap")
     train.add_argument("--eval-every", type=float, help="steps (step budget) or seconds (time budget) between validations")
@@ -57,14 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--threads", type=int, help="CPU threads (default: the usable cores, fewer while another process competes for them)")
     train.add_argument("--seed", type=int, help="≥ 0: the same seed gives the same starting weights (default 0)")
-    train.add_argument("--max-bytes", type=float, default=20, help="corpus size cap in MB (default 20)")
+    train.add_argument("--max-mb", type=_megabytes, default=20, metavar="MB", help="corpus size cap in MB (default 20)")
+    train.add_argument("--max-bytes", dest="max_mb", type=_megabytes, default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # its old name: it was MB all along
     train.add_argument("--resume", metavar="DIR", help="continue the run saved in this checkpoint folder; --seconds/--steps count the whole run, so the same command picks up where it stopped")
     train.add_argument("--out", metavar="DIR", help="checkpoint folder to write (default: runs/<corpus>-<cell>)")
     train.add_argument("--save-every", type=float, default=300, metavar="S", help="also save every S seconds (default 300)")
     train.add_argument("--json", action="store_true", help="last line of stdout: a JSON summary")
 
     sample = commands.add_parser("sample", help="generate text", description="Generate text from a checkpoint folder, a bundled model name or a Hub repo id.")
-    sample.add_argument("model")
+    sample.add_argument("model", help=MODEL_HELP)
     sample.add_argument("--prompt", default="")
     sample.add_argument("--length", type=int, default=500, help="tokens to generate (default 500)")
     sample.add_argument("--temperature", type=float, default=0.8, help="0 = greedy (default 0.8)")
@@ -74,9 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--json", action="store_true")
 
     evaluate = commands.add_parser("evaluate", help="loss of a model on a corpus", description="Loss (nats/token), bits per token and perplexity over a corpus, state carried.")
-    evaluate.add_argument("model")
-    evaluate.add_argument("corpus")
-    evaluate.add_argument("--val-fraction", type=float, help="evaluate only the last fraction of the text (e.g. 0.1)")
+    evaluate.add_argument("model", help=MODEL_HELP)
+    evaluate.add_argument("corpus", help="a .txt, .md or .csv (with a 'text' column) file")
+    evaluate.add_argument("--val-fraction", type=_val_fraction, help="evaluate only the last fraction of the text (e.g. 0.1, as training holds out)")
     evaluate.add_argument("--json", action="store_true")
 
     push = commands.add_parser("push", help="upload a checkpoint folder to the Hub", description="Upload a checkpoint folder to a Hub model repo; the token comes from HF_TOKEN or a saved login.")
@@ -108,9 +134,7 @@ def _train(args: argparse.Namespace) -> int:
     from .devices import pick_device
     from .train import RESUME_MAY_CHANGE, TrainConfig, Trainer, default_config
 
-    if not args.max_bytes > 0:
-        raise UserError(f"--max-bytes must be a positive number of MB, got {args.max_bytes:g}")
-    corpus = read_corpus(args.corpus, max_bytes=int(args.max_bytes * 2**20))
+    corpus = read_corpus(args.corpus, max_bytes=int(args.max_mb * 2**20))
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
     if "steps" in given and "seconds" not in given:
         given["seconds"] = None

@@ -324,9 +324,12 @@ def gpu_duration(text: str, config: TrainConfig, *args, **kwargs) -> int:
 class RunView:
     """What the app shows of a run, built from its :class:`TrainEvent` s: a status line, loss rows, samples."""
 
-    def __init__(self, config: TrainConfig, corpus_name: str) -> None:
+    def __init__(self, config: TrainConfig, corpus_name: str, previous: TrainedModel | None = None) -> None:
+        """``previous``: the session's model from an earlier run, which this one's replaces (``Workspace.keep``)."""
         self.config = config
         self.corpus_name = corpus_name
+        self.previous = previous
+        self.replaced = False  # this run has handed over weights of its own
         self.rows: list[dict] = []  # {"step", "loss", "series"} for the loss plot
         self.samples: list[tuple[int, float, str]] = []  # (step, validation loss, text), oldest first
         self.info: dict = {}
@@ -337,6 +340,7 @@ class RunView:
 
     def update(self, event: TrainEvent) -> None:
         p = self.progress = event.progress
+        self.replaced = self.replaced or event.model is not None
         if event.info is not None:
             self.info = event.info
             vocab = self.info["vocab_size"]
@@ -391,7 +395,18 @@ class RunView:
 
     @property
     def status(self) -> str:
-        return f"{self.headline}\n\n{self.line}" if self.line else self.headline
+        return "\n\n".join(part for part in (self.headline, self.replacing, self.line) if part)
+
+    @property
+    def replacing(self) -> str:
+        """While the session's earlier model is still “my model”: that this run replaces it, and when
+        (a run stopped sooner says what it kept: :meth:`stopped_status`)."""
+        if self.previous is None or self.replaced:
+            return ""
+        return (
+            f"↻ This run's model replaces your previous one ({self.previous.title}) as “{TRAINED}” at its first "
+            "validation; until then, Generate still uses the previous one."
+        )
 
     @property
     def samples_text(self) -> str:
@@ -404,9 +419,10 @@ class RunView:
         )
 
     def stopped_status(self, trained: TrainedModel | None) -> str:
-        """The status after Stop: what was kept."""
-        if trained is None:
-            return f"{self.headline}\n\n■ **Stopped** before the model learned anything: nothing kept."
+        """The status after Stop: what was kept (``trained``: the session's model now, maybe still the previous one)."""
+        if trained is None or trained is self.previous:
+            kept = "" if trained is None else f" “{TRAINED}” is still your previous model."
+            return f"{self.headline}\n\n■ **Stopped** before the model learned anything: nothing kept.{kept}"
         s = trained.summary
         best = s.get("best_val_loss")
         kept = f"best weights, with validation loss {best:.3f}" if best is not None else "weights trained so far"

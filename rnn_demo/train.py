@@ -80,7 +80,7 @@ class TrainConfig:
 
     def check(self) -> None:
         numbers = {"seconds": "time budget", "lr": "learning rate", "lr_floor": "lr floor", "clip": "gradient clip",
-                   "dropout": "dropout", "val_fraction": "validation fraction", "eval_every": "eval_every"}  # fmt: skip
+                   "dropout": "dropout", "val_fraction": "validation fraction", "eval_every": "validation interval"}  # fmt: skip
         for name, label in numbers.items():
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
@@ -102,7 +102,7 @@ class TrainConfig:
         if self.threads is not None and self.threads < 1:
             raise UserError(f"threads must be ≥ 1, got {self.threads}")
         if self.eval_every is not None and not self.eval_every > 0:
-            raise UserError(f"eval_every must be positive, got {self.eval_every}")
+            raise UserError(f"validation interval must be positive, got {self.eval_every}")
         if not 0 <= self.seed <= MAX_SEED:
             raise UserError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
         if not 0 <= self.dropout < 1:
@@ -259,7 +259,7 @@ class Trainer:
             raise UserError(
                 f"one training step of this model takes about {format_seconds(step)} here, too long for a "
                 f"{format_seconds(config.seconds)} budget: make the model smaller (hidden size, layers, "
-                f"embedding, batch size or sequence length) or give it more time"
+                f"embedding size, batch size or sequence length) or give it more time"
             )
 
     # ----- the loop --------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 reproducibly, stay small, and never unpickle anything."""
 
 import json
+import os
 import pickle
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -10,8 +12,10 @@ import torch
 from safetensors.torch import load_file
 
 from rnn_demo.catalog import BUNDLED_DIR, open_model, pretrained_models
-from rnn_demo.checkpoint import load_model, save_model
+from rnn_demo.checkpoint import load_model, save_model, zip_folder
 from rnn_demo.generate import generate_text
+from rnn_demo.train import Trainer
+from tests.helpers import english_text, tiny_config
 
 EXPECTED = {"shakespeare-lstm": "lstm", "shakespeare-gru": "gru", "tang-poems-lstm": "lstm"}
 FOLDERS = [BUNDLED_DIR / name for name in EXPECTED]
@@ -84,3 +88,24 @@ def test_tang_model_writes_poem_lines():
     # One couplet per line: two halves of 5 or 7 characters, each closed by a full-width mark.
     well_formed = [line for line in lines if len(line) in (12, 16) and line[-1] in "。？！" and line[len(line) // 2 - 1] in "，、"]
     assert len(well_formed) >= len(lines) * 0.8, text
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077], ids=["umask-022", "umask-077"])
+def test_saved_files_get_the_mode_the_umask_gives(umask, tmp_path):
+    """safetensors wrote model.safetensors and the trainer state 0600 (unreadable to the group and
+    others, also once unzipped from the app's download) while the rest got 0644."""
+    trainer = Trainer(english_text(8000), tiny_config(steps=2))
+    for _ in trainer.run():
+        pass
+    old = os.umask(umask)
+    try:
+        folder = Path(trainer.save(str(tmp_path / "run")))
+        archive = zip_folder(folder, tmp_path / "run")
+    finally:
+        os.umask(old)
+    expected = 0o666 & ~umask
+    modes = {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()}
+    assert "model.safetensors" in modes and "trainer_state.safetensors" in modes
+    assert modes == dict.fromkeys(modes, expected), {k: oct(v) for k, v in modes.items()}
+    with zipfile.ZipFile(archive) as zipped:
+        assert {i.filename: (i.external_attr >> 16) & 0o777 for i in zipped.infolist()} == dict.fromkeys(zipped.namelist(), expected)

@@ -140,13 +140,19 @@ def test_push_then_sample_from_the_hub(tmp_path, checkpoint):
         assert last_json(sampled.stdout)["model"] == "Hugging Face Hub (someone/cli-model)"
 
 
-def test_help_for_each_command():
+def test_help_for_each_command(capsys):
     run = cli("--help")
     assert run.returncode == 0 and all(c in run.stdout for c in ("train", "sample", "evaluate", "push"))
+    helps = {}
     for command in ("train", "sample", "evaluate", "push"):
         with pytest.raises(SystemExit) as exited:
             main([command, "--help"])
         assert exited.value.code == 0
+        helps[command] = capsys.readouterr().out
+        # every positional argument says what it wants (argparse lists one without help as its bare name)
+        positionals = helps[command].split("positional arguments:\n")[1].split("\n\n")[0].splitlines()
+        assert positionals and all(len(line.split(None, 1)) == 2 for line in positionals if not line.startswith(" " * 10)), positionals
+    assert "--max-mb MB" in helps["train"] and "--max-bytes" not in helps["train"]  # the old name still works, unlisted
 
 
 def test_the_argument_names_scripts_rely_on():
@@ -159,6 +165,8 @@ def test_the_argument_names_scripts_rely_on():
     assert (train.cell, train.tokenizer, train.lang, train.hidden_size, train.num_layers, train.embedding_size) == ("gru", "word", "zh", 8, 2, 4)
     assert (train.seq_len, train.batch_size, train.lr, train.val_fraction, train.implementation) == (16, 2, 0.01, 0.2, "scratch")
     assert (train.seconds, train.steps, train.dropout, train.device, train.seed, train.resume, train.out, train.json) == (5.0, 9, 0.1, "cpu", 4, "r", "o", True)
+    assert parser.parse_args("train c.txt".split()).max_mb == 20
+    assert parser.parse_args("train c.txt --max-mb 3".split()).max_mb == parser.parse_args("train c.txt --max-bytes 3".split()).max_mb == 3
     sample = parser.parse_args("sample m --prompt p --length 3 --temperature 0 --top-k 2 --top-p 0.5 --seed 1 --json".split())
     assert (sample.prompt, sample.length, sample.temperature, sample.top_k, sample.top_p, sample.seed, sample.json) == ("p", 3, 0.0, 2, 0.5, 1, True)
     assert parser.parse_args("evaluate m c.txt --json".split()).json
@@ -200,8 +208,10 @@ BAD_INPUTS = [
     (["train", "{bad}/picture.txt"], "picture.txt: this is a PNG image"),
     (["train", "{bad}/table.csv"], "a CSV corpus needs a 'text' column"),
     (["train", "{bad}/short.txt", "--steps", "1"], "the corpus is too short"),
-    (["train", "{corpus}", "--max-bytes", "0.01"], "is over the 10.2 KB limit"),
-    (["train", "{corpus}", "--max-bytes", "-1"], "--max-bytes must be a positive number of MB, got -1"),
+    (["train", "{corpus}", "--max-mb", "0.01"], "is over the 10.2 KB limit"),
+    (["train", "{corpus}", "--max-bytes", "0.01"], "is over the 10.2 KB limit"),  # its old name, still read as MB
+    (["train", "{corpus}", "--max-mb", "-1"], "argument --max-mb: must be a positive number of MB, got -1"),
+    (["train", "{corpus}", "--max-mb", "lots"], "argument --max-mb: invalid float value: 'lots'"),
     (["train", "{corpus}", "--min-freq", "-1", "--steps", "1"], "min freq must be ≥ 1, got -1"),
     (["train", "{corpus}", "--cell", "rnn"], "argument --cell: invalid choice: 'rnn'"),
     (["train", "{corpus}", "--steps", "many"], "argument --steps: invalid int value: 'many'"),
@@ -217,7 +227,7 @@ BAD_INPUTS = [
     (["train", "{corpus}", "--lr", "nan", "--steps", "1"], "learning rate must be a finite number, got nan"),
     (["train", "{corpus}", "--hidden", "0", "--steps", "1"], "hidden size must be ≥ 1"),
     (["train", "{corpus}", "--seq-len", "1", "--steps", "1"], "sequence length must be ≥ 2"),
-    (["train", "{corpus}", "--val-fraction", "0.9", "--steps", "1"], "validation fraction must be between 0 and 0.5"),
+    (["train", "{corpus}", "--val-fraction", "0.9", "--steps", "1"], "argument --val-fraction: must be between 0 and 0.5"),
     (["train", "{corpus}", "--tokenizer", "word", "--lang", "qq", "--steps", "1"], "spaCy cannot tokenize language 'qq'"),
     (["train", "{corpus}", "--resume", "{bad}/nowhere", "--steps", "1"], "no trainer state to resume from"),
     (["train", "{corpus}", "--resume", "{bad}/no-state", "--steps", "1"], "no trainer state to resume from"),
@@ -234,7 +244,8 @@ BAD_INPUTS = [
     (["sample", "{checkpoint}", "--length", "ten"], "argument --length: invalid int value: 'ten'"),
     (["evaluate", "{checkpoint}", "{bad}/missing.txt"], "missing.txt: no such file"),
     (["evaluate", "{checkpoint}", "{bad}/one.txt"], "one.txt: too short to evaluate"),
-    (["evaluate", "{checkpoint}", "{corpus}", "--val-fraction", "0.9"], "validation fraction must be between 0 and 0.5"),
+    (["evaluate", "{checkpoint}", "{corpus}", "--val-fraction", "0.9"], "argument --val-fraction: must be between 0 and 0.5"),
+    (["evaluate", "{checkpoint}", "{corpus}", "--val-fraction", "nan"], "argument --val-fraction: must be between 0 and 0.5"),
     (["evaluate", "nowhere", "{corpus}"], "no such checkpoint folder"),
     (["push", "{bad}/pickled", "someone/model"], "refusing pickled weights"),
     (["push", "{checkpoint}", "not a repo"], "'not a repo' is not a Hub repo id"),

@@ -140,7 +140,7 @@ def test_non_finite_loss_stops_with_a_clear_message(corpus_text):
         ({"hidden_size": 0}, "hidden size must be ≥ 1"),
         ({"num_layers": 0}, "num layers must be ≥ 1"),
         ({"threads": 0}, "threads must be ≥ 1"),
-        ({"eval_every": -1}, "eval_every must be positive"),
+        ({"eval_every": -1}, "validation interval must be positive"),
         ({"cell": "rnn"}, "unknown cell 'rnn'"),
         ({"tokenizer": "bpe"}, "unknown tokenizer 'bpe'"),
         ({"device": "tpu"}, "unknown device 'tpu'"),

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator  # noqa: E402
 from contextlib import closing  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import gradio as gr  # noqa: E402
 import pytest  # noqa: E402
 from gradio_client import Client  # noqa: E402
 
@@ -62,11 +63,12 @@ def corpus_b(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def launch_app() -> Iterator[Callable[..., str]]:
-    """``launch_app(settings) -> url``: build and serve the app in-process; all closed at the end."""
+    """``launch_app(settings, demo=None) -> url``: build and serve the app (or ``demo``, as the app is
+    served) in-process; all closed at the end."""
     demos = []
 
-    def launch(settings: AppSettings) -> str:
-        demo = app.build_demo(settings)
+    def launch(settings: AppSettings, demo: gr.Blocks | None = None) -> str:
+        demo = demo or app.build_demo(settings)
         port = free_port()
         demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_options(settings))
         demos.append(demo)

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 import zipfile
 
+import gradio as gr
 import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 import app
 from rnn_demo import session
+from rnn_demo.batches import fit_batch_size
 from rnn_demo.catalog import open_model
 from rnn_demo.errors import UserError
-from rnn_demo.generate import MAX_LENGTH, generate_text
-from rnn_demo.train import GPU_DEFAULTS, TrainConfig
+from rnn_demo.generate import MAX_LENGTH, check_settings, generate_text
+from rnn_demo.train import GPU_DEFAULTS, TrainConfig, Trainer
 from tests.app.conftest import SMALL, settings
 
 
@@ -136,6 +139,7 @@ def bad_files(tmp_path_factory) -> dict:
         "empty.txt": b"",
         "blank.md": b"  \n\n \t\n",
         "short.txt": b"To be or not to be.\n",
+        "tiny.txt": b"To be.\n",
         "table.csv": b"title,author\nHamlet,Shakespeare\n",
     }
     for name, data in files.items():
@@ -148,17 +152,24 @@ BAD_TRAINING = [
     ("image-renamed.txt", {}, r"PNG image, not text"),
     ("empty.txt", {}, r"empty"),
     ("blank.md", {}, r"only whitespace"),
-    ("short.txt", {}, r"too short"),
+    ("short.txt", {}, r"too short: .* \(upload more text or lower Window \(tokens\) under Advanced\)$"),
+    ("tiny.txt", {}, r"the validation part is too short: upload more text \(the last 10 % of it is held out"),
     ("table.csv", {}, r"'text' column"),
     (None, {"seconds": 0}, r"^Time budget \(seconds\): Value 0 is less than minimum"),
     (None, {"hidden_size": 0}, r"^Hidden size: Value 0 is less than minimum"),
+    (None, {"hidden_size": 47.5}, r"^Hidden size: must be a whole number, got 47.5"),  # gradio rounded it to 48
+    (None, {"seed": 1.5}, r"^Seed: must be a whole number, got 1.5"),
     (None, {"lr": -1.0}, r"^Learning rate \(Adam\): Value -1.0 is less than minimum"),
     (None, {"lr_schedule": "weekly"}, r"^Learning-rate schedule: .*weekly.*not in the list of choices"),
     (None, {"cell": "rnn"}, r"^Cell: .*rnn.*not in the list of choices"),
-    (None, {"num_layers": 6, "hidden_size": 2048, "embedding_size": 1024, "seq_len": 64, "batch_size": 256, "seconds": 5}, r"step of this model takes about .* too long for a 5\.0 s budget"),
+    (None, {"num_layers": 6, "hidden_size": 2048, "embedding_size": 1024, "seq_len": 64, "batch_size": 256, "seconds": 5}, r"step of this model takes about .* too long for a 5\.0 s budget: .*\(Hidden size, Layers, Embedding size, Batch size or Window, under Advanced\) or raise the Time budget"),
 ]
 BAD_GENERATION = [
     ({"temperature": -0.5}, r"^Temperature: Value -0.5 is less than minimum value 0"),
+    ({"temperature": 0.0005}, r"^Temperature: must be 0 \(always the likeliest token\) or at least 0.001, got 0.0005"),
+    ({"length": 2.5}, r"^Length \(tokens\): must be a whole number, got 2.5"),  # int() made it 2, silently
+    ({"top_k": 2.5}, r"^Top-k: must be a whole number, got 2.5"),
+    ({"seed": 1.5}, r"^Seed: must be a whole number, got 1.5"),
     ({"length": 0}, r"^Length \(tokens\): Value 0 is less than minimum"),
     ({"length": MAX_LENGTH + 1}, r"^Length \(tokens\): Value 10001 is greater than maximum"),
     ({"top_p": 0.0}, r"^Top-p: Value 0.0 is less than minimum"),
@@ -187,6 +198,32 @@ def test_bad_generation_input_is_a_clear_error_and_the_app_keeps_serving(client,
     with pytest.raises(AppError, match=message):
         client.predict(**{"model": "tiny-lstm", "length": 20, **fields}, api_name="/generate")
     assert len(client.predict(model="tiny-lstm", length=20, seed=1, api_name="/generate")) == 20
+
+
+def test_a_training_message_names_no_setting_the_app_lacks():
+    """Whatever the app shows: no "sequence length", "validation fraction", "gradient clip" or "eval_every"."""
+    messages = []
+    for refused in (lambda: fit_batch_size(100, 64, 64), lambda: Trainer("To be.\n", TrainConfig()), lambda: TrainConfig(eval_every=-1).check()):
+        with pytest.raises(UserError) as error:
+            refused()
+        messages.append(app.in_app_terms(str(error.value)))
+    messages.append(app.in_app_terms("training diverged at step 9 (loss nan); lower the learning rate (now 0.5) or the gradient clip"))
+    for message in messages:
+        assert not re.search(r"sequence length|validation fraction|gradient clip|eval_every", message), message
+    assert "lower Window (tokens) under Advanced" in messages[0]
+    assert messages[-1].endswith("lower the Learning rate (Adam) under Advanced (now 0.5)")
+
+
+@pytest.mark.parametrize("setting, label", [("length", "Length (tokens)"), ("temperature", "Temperature"), ("top_k", "Top-k"), ("top_p", "Top-p")])
+def test_every_generation_setting_refused_is_named_as_labelled(bundled, setting, label):
+    """generate.py's own checks, and what gradio's bounds let through (NaN: a raw HTTP request can send it)."""
+    with pytest.raises(UserError) as error:
+        check_settings(**{"length": 10, "temperature": 1.0, "top_k": 0, "top_p": 1.0, setting: -1})
+    assert app.in_app_terms(str(error.value)).startswith(f"{label}: must ")
+    field = next(b for b in app.build_demo(settings(bundled)).blocks.values() if getattr(b, "label", None) == label)
+    with pytest.raises(gr.Error) as refused:
+        field.preprocess(math.nan)
+    assert refused.value.message == f"{label}: must be a finite number, got nan"
 
 
 def test_none_for_any_field_means_its_default(client, corpus_file):
@@ -303,3 +340,36 @@ def test_the_done_line_says_how_much_of_the_held_out_text_the_final_validation_r
     view.update(session.TrainEvent({"step": 0, "val_loss": 3.44}, info={"vocab_size": 40, "parameters": 1000, "train_tokens": 9000, "val_tokens": 1000}))
     view.update(session.TrainEvent({"step": 9, "val_loss": 2.0, "val_tokens": read, "done": True, "elapsed": 5.0, "tokens_per_second": 900, "device": "cpu"}))
     assert f"Validation loss **2.000** {over}" in view.status
+
+
+def test_a_second_run_says_it_replaces_my_model_and_when(client, corpus_file):
+    first = client.predict(handle_file(str(corpus_file)), seconds=5, api_name="/train", **SMALL)[0]
+    assert "replaces your previous" not in first
+    statuses = [status for status, _, _ in client.submit(handle_file(str(corpus_file)), seconds=5, api_name="/train", **SMALL)]
+    assert "This run's model replaces your previous one (LSTM trained on english.txt" in statuses[0]
+    assert "until then, Generate still uses the previous one" in statuses[0]
+    assert "replaces your previous" not in statuses[-1] and "Done" in statuses[-1]
+
+
+def _previous() -> session.TrainedModel:
+    return session.TrainedModel({}, {}, {"cell": "gru", "steps": 120, "best_val_loss": 2.5, "source": {"name": "old.txt"}})
+
+
+def test_the_replacement_note_lasts_until_this_run_hands_over_a_model():
+    view = session.RunView(TrainConfig(seconds=5), "poems.txt", previous=_previous())
+    note = "replaces your previous one (GRU trained on old.txt (120 steps, validation loss 2.500)) as “my model”"
+    assert note in view.status  # from the first update on: "Preparing …"
+    view.update(session.TrainEvent({"step": 0, "val_loss": 3.44}, info={"vocab_size": 40, "parameters": 1000, "train_tokens": 9000}))
+    view.update(session.TrainEvent({"step": 5, "train_loss": 3.0, "tokens_per_second": 900, "device": "cpu"}))
+    assert note in view.status
+    view.update(session.TrainEvent({"step": 9, "train_loss": 2.9, "val_loss": 2.95, "tokens_per_second": 900, "device": "cpu"}, model=_previous()))
+    assert "replaces your previous" not in view.status
+    assert "replaces" not in session.RunView(TrainConfig(seconds=5), "poems.txt").status  # nothing to replace
+
+
+def test_stopped_before_learning_anything_says_my_model_is_still_the_previous_one():
+    previous = _previous()
+    view = session.RunView(TrainConfig(seconds=5), "poems.txt", previous=previous)
+    stopped = view.stopped_status(previous)  # the session's model is still the earlier run's
+    assert "Stopped** before the model learned anything: nothing kept. “my model” is still your previous model." in stopped
+    assert "Kept the" not in stopped

@@ -6,15 +6,19 @@ generate, and save screenshots under the test's temporary directory.
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import time
 
+import gradio as gr
 import pytest
+from gradio_client import Client, handle_file
 from playwright.sync_api import Page, expect, sync_playwright
 
+import app
 from rnn_demo import session
-from tests.app.conftest import SMALL
+from tests.app.conftest import SMALL, settings
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -28,14 +32,24 @@ CHROMIUM_FLAGS = [
 
 
 @pytest.fixture
-def page(app_url) -> Page:
+def open_page() -> Page:
+    """``open_page(url) -> Page``: a 1400 × 1000 Chromium tab on ``url``."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(30_000)
-        page.goto(app_url)
-        yield page
+
+        def open_at(url: str) -> Page:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(30_000)
+            page.goto(url)
+            return page
+
+        yield open_at
         browser.close()
+
+
+@pytest.fixture
+def page(open_page, app_url) -> Page:
+    return open_page(app_url)
 
 
 def set_number(page: Page, label: str, value: float) -> None:
@@ -115,3 +129,117 @@ def test_failed_run_gives_the_buttons_back(page: Page):
     expect(page.get_by_text("upload a corpus first", exact=False).first).to_be_visible()
     expect(train_btn).to_be_enabled()
     expect(stop_btn).to_be_disabled()
+
+
+def test_the_language_menu_shows_the_whole_choice(page: Page):
+    """The closed menu cut "zh: Chinese: single characters, as character tokens (no wo…"."""
+    page.get_by_text("word", exact=True).click()
+    menu = page.get_by_label("Language (for word tokens)")
+    menu.click()
+    page.get_by_role("option", name="zh: Chinese").click()
+    expect(menu).to_have_value("zh: Chinese")
+    assert menu.evaluate("e => e.scrollWidth <= e.clientWidth"), "the chosen language should fit its box"
+    expect(page.get_by_text("zh: single characters, as character tokens", exact=False)).to_be_visible()
+
+
+# The x-axis labels of a chart's "training step" axis as drawn: each visible label's four corners on
+# the screen (labels may be slanted), and the chart's and its legend's bottoms.
+AXIS_LABELS = """() => {
+    const axis = [...document.querySelectorAll('.vega-embed svg g.role-axis')]
+        .find(g => g.querySelector('.role-axis-title')?.textContent === 'training step');
+    const corners = [...axis.querySelectorAll('.role-axis-label text')].filter(t => t.getAttribute('opacity') !== '0').map(t => {
+        const b = t.getBBox(), m = t.getScreenCTM();
+        return [[b.x, b.y], [b.x + b.width, b.y], [b.x + b.width, b.y + b.height], [b.x, b.y + b.height]]
+            .map(([x, y]) => [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f]);
+    });
+    const legend = document.querySelector('.vega-embed svg .role-legend').getBoundingClientRect();
+    return {corners, legend: legend.bottom, block: document.querySelector('.loss-plot').getBoundingClientRect().bottom};
+}"""
+
+
+def _gap(a: list, b: list) -> float:
+    """The clearance between two labels' outlines (convex quadrilaterals); 0 where they touch or cross."""
+
+    def crosses(p, q, r, s) -> bool:
+        side = lambda o, u, v: (u[0] - o[0]) * (v[1] - o[1]) - (u[1] - o[1]) * (v[0] - o[0])  # noqa: E731
+        return side(p, q, r) * side(p, q, s) < 0 and side(r, s, p) * side(r, s, q) < 0
+
+    def to_segment(p, u, v) -> float:
+        dx, dy = v[0] - u[0], v[1] - u[1]
+        t = max(0.0, min(1.0, ((p[0] - u[0]) * dx + (p[1] - u[1]) * dy) / (dx * dx + dy * dy)))
+        return math.dist(p, (u[0] + t * dx, u[1] + t * dy))
+
+    edges = lambda poly: list(zip(poly, poly[1:] + poly[:1]))  # noqa: E731
+    if any(crosses(*e, *f) for e in edges(a) for f in edges(b)):
+        return 0.0
+    return min(min(to_segment(p, *e) for p in a for e in edges(b)), min(to_segment(p, *e) for p in b for e in edges(a)))
+
+
+def test_a_long_runs_step_labels_keep_clear_of_each_other_and_of_the_legend(open_page, launch_app, bundled):
+    """Upright, Vega-Lite packed the step labels edge to edge and pulled the last one against the one
+    before ("11,00012,000"); slanted, they grew into the legend, which the chart had no room for."""
+
+    def frame(steps: float):
+        last = int(steps)
+        rows = [{"step": s, "loss": 3 / math.log(s + 2), "series": "training"} for s in range(1, last, max(1, last // 300))]
+        return app.loss_frame(rows + [{"step": last, "loss": 0.5, "series": "validation"}])
+
+    with gr.Blocks() as demo:  # the app's layout around the app's chart, fed as a run feeds it
+        steps = gr.Number(0, elem_id="steps")
+        with gr.Row():
+            gr.Column(scale=2, min_width=320)
+            with gr.Column(scale=3, min_width=420):
+                plot = app.loss_plot(app.loss_frame([]))
+        steps.change(frame, steps, plot)
+    page = open_page(launch_app(settings(bundled), demo))
+    for last in (195, 11_112, 163_989, 1_728_673):  # each drew two upright labels within 1 px of each other
+        page.locator("#steps input").fill(str(last))
+        page.locator("#steps input").press("Tab")
+        page.wait_for_timeout(800)
+        drawn = page.evaluate(AXIS_LABELS)
+        labels = drawn["corners"]
+        assert len(labels) >= 4
+        gaps = [_gap(a, b) for a, b in zip(labels, labels[1:])]
+        assert min(gaps) >= 4, f"{last} steps: labels {min(gaps):.1f} px apart"
+        assert drawn["legend"] <= drawn["block"], f"{last} steps: the legend is cut off"
+
+
+# Whether an element is drawn uncut: inside every ancestor box that clips what overflows it.
+UNCLIPPED = """e => {
+    const r = e.getBoundingClientRect();
+    for (let a = e.parentElement; a; a = a.parentElement) {
+        if (getComputedStyle(a).overflow === 'visible') continue;
+        const b = a.getBoundingClientRect();
+        if (r.left < b.left - 1 || r.right > b.right + 1 || r.top < b.top - 1 || r.bottom > b.bottom + 1) return false;
+    }
+    return r.width > 0 && r.height > 0;
+}"""
+
+
+def test_a_run_queued_behind_another_sessions_says_it_waits_and_stop_takes_it_off(open_page, launch_app, bundled, corpus_file):
+    """With one training slot taken, pressing Train showed nothing but a faded status: gradio's queue
+    line was drawn in a zero-height box on it."""
+    url = launch_app(settings(bundled, train_concurrency=1, max_seconds=120))
+    other = Client(url, verbose=False)
+    job = other.submit(handle_file(str(corpus_file)), seconds=60, api_name="/train", **SMALL)
+    try:
+        deadline = time.monotonic() + 30
+        while not session.training_sessions() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        page = open_page(url)
+        page.locator("input[type=file]").set_input_files(str(corpus_file))
+        expect(page.get_by_text("held out to measure progress")).to_be_visible()
+        train_btn = page.get_by_role("button", name=re.compile("Train"))
+        train_btn.click()
+        expect(page.get_by_text("Waiting for a free training slot", exact=False)).to_be_visible()
+        position = page.get_by_text(re.compile(r"queue: 1/1"))
+        expect(position).to_be_visible()
+        assert position.evaluate(UNCLIPPED), "the queue position should be drawn where it can be seen"
+
+        page.get_by_role("button", name=re.compile("Stop")).click()
+        expect(page.get_by_text("Not started: taken off the queue by Stop", exact=False)).to_be_visible()
+        expect(train_btn).to_be_enabled()
+        assert not job.done(), "the other session's run goes on"
+    finally:
+        job.cancel()
+        other.close()
