@@ -6,8 +6,8 @@ functions training uses (:func:`~rnn_demo.data.read_corpus`, :func:`~rnn_demo.ba
 :func:`~rnn_demo.batches.fit_batch_size`), so a file the summary accepts is a file training accepts,
 and a file it refuses is refused with the same message.
 
-The speed is an *estimate*. On a CPU each recurrent layer is timed for a few time steps, forward
-and backward, in the very kernels training runs (once per shape; ~0.1 s): how fast an RNN's thin
+The speed is an *estimate*. On a CPU each recurrent layer is timed forward and backward over two
+window lengths, in the very kernels training runs (once per shape; ~0.2 s): how fast an RNN's thin
 per-step products and small gate ops run next to a big matmul differs from CPU to CPU by 2× and
 more, so no fitted share carries over. The decoder's FLOPs (≈ 6·H·V per token) are divided into
 the matrix-multiply throughput a 50 ms probe shows, times the share of it such a product reached
@@ -50,7 +50,7 @@ STEP_OVERHEAD = {"cpu": 0.001, "cuda": 0.0032, "mps": 0.002}
 # differs from CPU to CPU. At the default size the float32 LSTM reached 0.89 of the 1024³ sgemm
 # speed on a 2-core Zen 4 but 0.42 on a 2-core Sapphire Rapids (whose sgemm is 1.7× faster), so a
 # fitted share was 2.2× too fast there (bench/RESULTS.md §8).
-LAYER_PROBE_SECONDS = 0.03  # a layer probe times about this much work, twice
+LAYER_PROBE_SECONDS = 0.03  # the time steps of a layer probe's shorter run take about this long
 # On CUDA the per-time-step kernel launches take ~0.05 ms per step and layer, and the GPU computes
 # while the CPU launches, so a step takes the longer of the two, plus the fixed overhead. Fitted to
 # the H200 sweep (bench/RESULTS.md, "GPU"): within 5 % for the 1 × 384, 2 × 512 and GRU runs, 17 %
@@ -250,19 +250,20 @@ def _estimate(config: TrainConfig, vocab_size: int, device: torch.device, batch_
     tokens_per_step = batch * config.seq_len
     overhead = STEP_OVERHEAD.get(device.type, 0.002)
     if device.type == "cpu":
-        inputs, per_time_step = config.embedding_size, 0.0
+        inputs, recurrence_seconds = config.embedding_size, 0.0
         for _ in range(config.num_layers):
-            per_time_step += layer_step_seconds(config.cell, batch, inputs, config.hidden_size, precision)
+            per_time_step, per_window = layer_seconds(config.cell, batch, inputs, config.hidden_size, precision)
+            recurrence_seconds += config.seq_len * per_time_step + per_window
             inputs = config.hidden_size
         decoder = tokens_per_step * 6 * config.hidden_size * vocab_size / flops
-        return tokens_per_step / (config.seq_len * per_time_step + decoder + overhead)
+        return tokens_per_step / (recurrence_seconds + decoder + overhead)
     compute = tokens_per_step * flops_per_token(config, vocab_size) / flops
     if device.type == "cuda":
         return tokens_per_step / (max(compute, CUDA_TIME_STEP_FLOOR * config.seq_len * config.num_layers) + overhead)
     return tokens_per_step / (compute + overhead)
 
 
-_probes: dict[tuple, tuple[float, float]] = {}  # key → (value, when measured)
+_probes: dict[tuple, tuple] = {}  # key → (value, when measured)
 PROBE_MAX_AGE = 300.0  # seconds; a shared machine's speed drifts with its load
 
 
@@ -275,33 +276,37 @@ def matmul_flops(device_type: str, threads: int, precision: str = "fp32") -> flo
     return _probes[key][0]
 
 
-def layer_step_seconds(cell: str, batch: int, inputs: int, hidden: int, precision: str) -> float:
-    """Seconds one recurrent layer of this shape takes per time step of a training step on this
-    CPU (timed once per shape, and again after a few minutes, like the matmul probe)."""
+def layer_seconds(cell: str, batch: int, inputs: int, hidden: int, precision: str) -> tuple[float, float]:
+    """Seconds one recurrent layer of this shape takes in a training step on this CPU: per time
+    step, and once per window (timed once per shape, and again after a few minutes, like the matmul
+    probe)."""
     key, now = ("layer", cell, batch, inputs, hidden, precision, torch.get_num_threads()), time.monotonic()
     if key not in _probes or now - _probes[key][1] > PROBE_MAX_AGE:
-        _probes[key] = (time_layer_step(cell, batch, inputs, hidden, precision), now)
+        _probes[key] = (time_layer(cell, batch, inputs, hidden, precision), now)
     return _probes[key][0]
 
 
-def time_layer_step(cell: str, batch: int, inputs: int, hidden: int, precision: str) -> float:
+def time_layer(cell: str, batch: int, inputs: int, hidden: int, precision: str) -> tuple[float, float]:
     """Forward and backward through the kernels training runs (``recurrence.py``, in its autocast),
-    over as many time steps as take about LAYER_PROBE_SECONDS at the matmul probe's speed (2-16).
-    A layer too big for that is timed on fewer rows and scaled up: its products are then big
-    enough that time grows with the rows."""
+    over ``n`` and ``2n`` time steps, ``n`` chosen to take about LAYER_PROBE_SECONDS at the matmul
+    probe's speed (2-32). The difference is the cost of ``n`` time steps; the rest is paid once per
+    window (casting and packing the weights, which in a 2048-wide layer outweighs 16 time steps, so
+    dividing one short run by its length was 4.7x too slow for such a model). A layer too big for
+    that is timed on fewer rows and its per-step cost scaled up: its products are then big enough
+    that time grows with the rows."""
     gates = 4 if cell == "lstm" else 3
     speed = matmul_flops("cpu", torch.get_num_threads(), precision)
     guess = 6 * gates * hidden * (inputs + hidden) * batch / speed  # seconds per time step
     rows = min(batch, max(8, int(batch * LAYER_PROBE_SECONDS / guess)))
-    steps = int(min(16, max(2, LAYER_PROBE_SECONDS / (guess * rows / batch))))
-    x = torch.randn(steps, rows, inputs, requires_grad=True)
+    steps = int(min(32, max(2, LAYER_PROBE_SECONDS / (guess * rows / batch))))
     h0 = torch.zeros(rows, hidden)
     weights = [
         (torch.randn(gates * hidden, size) / size**0.5).requires_grad_() for size in (inputs, hidden)
     ] + [torch.zeros(gates * hidden, requires_grad=True) for _ in range(2)]
     layer, state = (recurrence.lstm_layer, (h0, h0)) if cell == "lstm" else (recurrence.gru_layer, (h0,))
 
-    def forward_backward() -> float:
+    def forward_backward(length: int) -> float:
+        x = torch.randn(length, rows, inputs, requires_grad=True)
         began = time.perf_counter()
         with autocast(torch.device("cpu"), precision):
             out = layer(x, *state, *weights)[0]
@@ -309,8 +314,10 @@ def time_layer_step(cell: str, batch: int, inputs: int, hidden: int, precision: 
         return time.perf_counter() - began
 
     with torch.enable_grad(), memory_kept():  # as in training (a server thread may have grad off)
-        forward_backward()  # warm-up: oneDNN creates its primitives
-        return min(forward_backward() for _ in range(2)) / steps * batch / rows
+        forward_backward(2 * steps)  # warm-up: oneDNN creates its primitives, memory is mapped
+        short, long = (min(forward_backward(length) for _ in range(2)) for length in (steps, 2 * steps))
+    per_step = max(long - short, 0.1 * long) / steps  # (a noisy difference can't go below zero)
+    return per_step * batch / rows, max(short - steps * per_step, 0.0)
 
 
 def probe_matmul(device: torch.device, dtype: torch.dtype, n: int = 1024) -> float:

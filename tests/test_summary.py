@@ -10,7 +10,7 @@ import torch
 
 from rnn_demo import recurrence, summary
 from rnn_demo.devices import set_cpu_threads
-from rnn_demo.summary import EFFICIENCY, STEP_OVERHEAD, estimate_tokens_per_second, layer_step_seconds
+from rnn_demo.summary import EFFICIENCY, STEP_OVERHEAD, estimate_tokens_per_second, layer_seconds
 from rnn_demo.tokenizers import format_share
 from rnn_demo.train import GPU_DEFAULTS, TrainConfig
 from tests.helpers import tiny_config
@@ -33,11 +33,12 @@ def test_the_cpu_estimate_is_the_timed_layers_plus_the_decoder(probes, cell):
     config = tiny_config(cell=cell, num_layers=3, hidden_size=40, embedding_size=12, batch_size=6, seq_len=20, precision="fp32")
     now = time.monotonic()
     probes[("cpu", 1, "fp32")] = (50e9, now)
-    probes[("layer", cell, 6, 12, 40, "fp32", 1)] = (0.7e-3, now)
-    probes[("layer", cell, 6, 40, 40, "fp32", 1)] = (0.4e-3, now)
+    probes[("layer", cell, 6, 12, 40, "fp32", 1)] = ((0.7e-3, 5e-3), now)  # per time step, per window
+    probes[("layer", cell, 6, 40, 40, "fp32", 1)] = ((0.4e-3, 3e-3), now)
     tokens = 6 * 20
     decoder = tokens * 6 * 40 * 30 / (EFFICIENCY["cpu"]["fp32"] * 50e9)
-    expected = tokens / (20 * (0.7e-3 + 2 * 0.4e-3) + decoder + STEP_OVERHEAD["cpu"])
+    recurrence_seconds = 20 * (0.7e-3 + 2 * 0.4e-3) + 5e-3 + 2 * 3e-3
+    expected = tokens / (recurrence_seconds + decoder + STEP_OVERHEAD["cpu"])
     assert estimate_tokens_per_second(config, 30, torch.device("cpu")) == pytest.approx(expected)
     assert len(probes) == 3, "nothing else was timed"
 
@@ -47,7 +48,7 @@ def test_the_estimate_is_for_the_threads_training_will_use(probes):
     set_cpu_threads(1)
     now = time.monotonic()
     probes[("cpu", 2, "fp32")] = (50e9, now)
-    probes[("layer", "gru", 4, 8, 16, "fp32", 2)] = (1e-3, now)
+    probes[("layer", "gru", 4, 8, 16, "fp32", 2)] = ((1e-3, 1e-3), now)
     config = tiny_config(cell="gru", hidden_size=16, embedding_size=8, batch_size=4, threads=2, precision="fp32")
     estimate_tokens_per_second(config, 20, torch.device("cpu"))
     assert sorted(probes) == [("cpu", 2, "fp32"), ("layer", "gru", 4, 8, 16, "fp32", 2)], "timed with 2 threads"
@@ -63,13 +64,33 @@ def test_a_layer_is_timed_in_the_training_kernels_and_once_per_shape(probes, mon
         return recurrence.LSTMLayer.apply(x, *rest)
 
     monkeypatch.setattr(recurrence, "lstm_layer", recorded)
-    first = layer_step_seconds("lstm", 16, 24, 32, "fp32")
-    assert 0 < first < 1 and len(calls) == 3  # a warm-up, then the faster of two
-    steps, rows, inputs = calls[0][0]
-    assert 2 <= steps <= 16 and (rows, inputs) == (16, 24)
-    assert layer_step_seconds("lstm", 16, 24, 32, "fp32") == first and len(calls) == 3, "measured once"
-    layer_step_seconds("lstm", 16, 24, 48, "fp32")
-    assert len(calls) == 6, "another shape is timed again"
+    first = layer_seconds("lstm", 16, 24, 32, "fp32")
+    per_step, per_window = first
+    assert 0 < per_step < 1 and 0 <= per_window < 1
+    steps, rows, inputs = calls[1][0]
+    assert 2 <= steps <= 32 and (rows, inputs) == (16, 24)
+    assert [shape[0] for shape, _ in calls] == [2 * steps] + [steps] * 2 + [2 * steps] * 2, "a warm-up, then n and 2n steps, twice each"
+    assert layer_seconds("lstm", 16, 24, 32, "fp32") == first and len(calls) == 5, "measured once"
+    layer_seconds("lstm", 16, 24, 48, "fp32")
+    assert len(calls) == 10, "another shape is timed again"
+
+
+def test_a_layers_cost_per_window_is_told_apart_from_its_cost_per_time_step(probes, monkeypatch):
+    """Casting and packing the weights is paid once per window: divided by a short probe's length
+    it made a 2048-wide model look 4.7x slower than it trains."""
+    set_cpu_threads(1)
+
+    real_step, real_window = layer_seconds("lstm", 4, 8, 8, "fp32")
+    probes.clear()
+
+    def slow(x, *rest):  # 40 ms more per call and 3 ms more per time step than the real layer
+        time.sleep(0.040 + 0.003 * x.shape[0])
+        return recurrence.LSTMLayer.apply(x, *rest)
+
+    monkeypatch.setattr(recurrence, "lstm_layer", slow)
+    per_step, per_window = layer_seconds("lstm", 4, 8, 8, "fp32")
+    assert per_step - real_step == pytest.approx(0.003, abs=0.0007)
+    assert per_window - real_window == pytest.approx(0.040, abs=0.010)
 
 
 def test_a_big_layer_is_timed_on_fewer_rows_and_scaled_up(probes, monkeypatch):
@@ -83,8 +104,8 @@ def test_a_big_layer_is_timed_on_fewer_rows_and_scaled_up(probes, monkeypatch):
         return recurrence.GRULayer.apply(x, *rest)
 
     monkeypatch.setattr(recurrence, "gru_layer", recorded)
-    layer_step_seconds("gru", 256, 512, 1024, "fp32")
-    steps, rows, _ = shapes[0]
+    layer_seconds("gru", 256, 512, 1024, "fp32")
+    steps, rows, _ = shapes[1]  # (the first is the warm-up, over 2n)
     # one time step of the whole batch: 6·3·1024·1536·256 FLOPs ≈ 72 ms at 100 GFLOP/s
     assert steps == 2 and rows < 256 and 2 * rows * 6 * 3 * 1024 * 1536 / 100e9 < 2 * summary.LAYER_PROBE_SECONDS
 
