@@ -88,6 +88,9 @@ CSS = """
    reach ~25 px further down, pushing the legend below the drawing, into this strip. */
 .loss-plot svg.marks { overflow: visible; }
 .loss-plot { padding-bottom: 28px !important; }
+/* Likewise the y labels, absent from the empty chart: when they appear they push the y title left of
+   the drawing, where the block's edge cut it in half. This margin holds it (labels up to "10.0"). */
+.loss-plot { padding-left: 40px !important; }
 """
 
 
@@ -259,7 +262,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
             events = train_on_device(text.text, config, source)
         else:
             events = session.train_events(text.text, config, source, on_stop=ws.keep, stop=ws.new_run())
-        view = session.RunView(config, text.name, previous=ws.trained)
+        view = ws.last_run = session.RunView(config, text.name, previous=ws.trained)
         ws.running, outcome = True, "stopped"
         try:
             yield view.status, loss_frame([]), view.samples_text, ws
@@ -282,17 +285,20 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
 
     @user_errors
     def finish(workspace: session.Workspace | None, repo_id: str, shown: str):
-        """After a run ends, fails or is stopped: the final status at once, the model selected and
-        described (selecting it again fires no change event, so the description is sent along). A run
-        that never left the queue (Stop cancels it, and gradio then reports a failure too) says so."""
+        """After a run ends, fails or is stopped: the final status, plot and samples at once (a stopped
+        run's last update is dropped with its cancelled event), the model selected and described
+        (selecting it again fires no change event, so the description is sent along). A run that never
+        left the queue (Stop cancels it, and gradio then reports a failure too) says so."""
         if workspace is not None:
             workspace.wait_idle()
         last = workspace.last_status if workspace is not None else ""
         status = last or (NOT_STARTED if shown == waiting_status else gr.skip())
+        run = workspace.last_run if workspace is not None else None
+        shown_run = (loss_frame(run.rows), run.samples_text) if run is not None else (gr.skip(), gr.skip())
         if workspace is None or workspace.trained is None:
-            return status, gr.skip(), gr.skip(), gr.Button(interactive=False)
+            return status, gr.skip(), gr.skip(), gr.Button(interactive=False), *shown_run
         info = load_model(session.TRAINED, repo_id, workspace) if not (repo_id or "").strip() else gr.skip()
-        return status, gr.Dropdown(value=session.TRAINED), info, gr.Button(interactive=False)
+        return status, gr.Dropdown(value=session.TRAINED), info, gr.Button(interactive=False), *shown_run
 
     @user_errors
     def offer_download(workspace: session.Workspace | None):
@@ -483,7 +489,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
         )  # fmt: skip
         stopped = stop_btn.click(stop, None, None, cancels=[training], queue=False, api_name="stop")
         for after in (training.then, training.failure, stopped.then):  # gradio 6.31 runs .then only after success
-            after(finish, [state, repo_id, status], [status, model, model_info, stop_btn], api_visibility="private").then(
+            after(finish, [state, repo_id, status], [status, model, model_info, stop_btn, plot, samples], api_visibility="private").then(
                 offer_download, state, [download_btn, train_btn], api_visibility="private"
             )
 

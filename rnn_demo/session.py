@@ -45,7 +45,7 @@ from .model import RNNLanguageModel
 from .stopping import Stopped, stoppable
 from .summary import format_seconds
 from .tokenizers import token_unit
-from .train import TrainConfig, Trainer, default_config
+from .train import Progress, TrainConfig, Trainer, default_config
 
 TRAINED = "my model"  # the model choice meaning "the model trained in this session"
 SAMPLE_LENGTH = {"char": 200, "word": 50}  # the sample shown at each validation, in tokens
@@ -285,25 +285,49 @@ def train_events(
             "device": str(trainer.device),
         },
     )
-    run, finished, last = trainer.run(), False, -math.inf
+    run, finished, last, latest, handed_over = trainer.run(), False, -math.inf, None, False
     try:
         while not finished:
             with _turn():  # one training step (and validation, and the snapshot of a new best)
                 progress = next(run, None)
                 if progress is None:
                     break
+                latest = progress
                 validated = progress.val_loss is not None
                 if not (validated or progress.done or time.monotonic() - last >= every):
                     continue
                 model = _snapshot(trainer) if validated or progress.done else None
             last, finished = time.monotonic(), progress.done
             yield TrainEvent(progress.as_dict(), model=model)
+        if not finished and latest is not None:  # ``stop`` was set: the trainer has kept its best weights
+            with _turn():
+                event = _stopped_event(trainer, latest)
+            handed_over = True
+            if on_stop is not None:
+                on_stop(event.model)
+            yield event
     finally:
-        if not finished:
+        if not finished and not handed_over:
             with contextlib.suppress(_Exiting), _turn():
                 run.close()  # a run still going keeps its best weights (train.py)
                 if on_stop is not None and trainer.position.step > 0:
                     on_stop(_snapshot(trainer, use_model=True))
+
+
+def _stopped_event(trainer: Trainer, latest: Progress) -> TrainEvent:
+    """The last event of a stopped run: its last step, the kept weights, and the validation the
+    trainer made on stopping (when that was quick) with a sample from it, so that the plot and the
+    samples end where the run did (a run stopped before its first periodic validation otherwise
+    showed a validation "curve" of one point, which draws nothing)."""
+    pos = trainer.position
+    progress = {**latest.as_dict(), "train_loss": trainer.last_train_loss, "val_loss": None, "sample": None}
+    history = pos.history
+    if history and history[-1]["step"] == pos.step and (len(history) < 2 or history[-2]["step"] != pos.step):
+        loss = history[-1]["val_loss"]
+        progress.update(val_loss=loss, best_val_loss=pos.best_val_loss)
+        if loss == pos.best_val_loss:  # the model now holds these weights: the sample is theirs
+            progress["sample"] = trainer.sample()
+    return TrainEvent(progress, model=_snapshot(trainer, use_model=True))
 
 
 def _snapshot(trainer: Trainer, use_model: bool = False) -> TrainedModel:
@@ -450,6 +474,9 @@ class Workspace:
         self.trained: TrainedModel | None = None
         self.running = False  # a training run of this session is in progress
         self.last_status: str = ""  # the status line when the last run ended (done, stopped, failed)
+        # What the last run showed. Stop also cancels the run's event, and gradio then drops the run's
+        # last update, which carries the validation made on stopping: the app sends this again.
+        self.last_run: RunView | None = None
         self.last_generation: str = ""  # a line about the last generation (model source, seed)
         self._folder: Path | None = None
         self._zip: tuple[TrainedModel, Path] | None = None

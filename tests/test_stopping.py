@@ -7,6 +7,7 @@ import torch
 
 from rnn_demo.evaluate import evaluate
 from rnn_demo.model import RNNLanguageModel
+from rnn_demo.session import RunView, train_events
 from rnn_demo.stopping import Stopped, stoppable
 from rnn_demo.tokenizers import UNK
 from rnn_demo.train import Trainer
@@ -91,3 +92,27 @@ def test_stop_during_a_validation_keeps_the_best_weights_so_far(corpus_text, mon
     state = trainer.model.state_dict()
     assert all(torch.equal(state[k], best[k]) for k in best), "the model holds the best weights validated"
     assert trainer.final is None
+
+
+def test_a_stopped_run_ends_its_plot_and_samples_where_it_stopped(corpus_text):
+    """Stop before the first periodic validation: the app's validation series had one point (the
+    untrained model's), which draws nothing, and the stop's own validation went unreported."""
+    stop, kept = threading.Event(), []
+    config = tiny_config(steps=50, eval_every=1000, sample_length=20)
+    view = RunView(config, "english.txt")
+    events = list(_stop_after_step(train_events(corpus_text, config, every=0.0, stop=stop, on_stop=kept.append), 3, stop))
+    for event in events:
+        view.update(event)
+    last = events[-1]
+    assert last.progress["step"] == 3 and not last.progress["done"]
+    assert last.progress["val_loss"] is not None and last.progress["sample"], "the stop's validation, with a sample"
+    assert kept == [last.model], "handed over once, the same model the event carries"
+    validation = [row["step"] for row in view.rows if row["series"] == "validation"]
+    assert validation == [0, 3] and [step for step, _, _ in view.samples] == [0, 3]
+
+
+def _stop_after_step(events, step: int, stop: threading.Event):
+    for event in events:
+        yield event
+        if event.progress["step"] == step:
+            stop.set()

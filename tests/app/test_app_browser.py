@@ -94,6 +94,8 @@ def test_upload_train_watch_stop_generate(page: Page, corpus_file, tmp_path):
     expect(page.get_by_text("Stopped", exact=False)).to_be_visible(timeout=15_000)
     expect(page.get_by_role("button", name=re.compile("Download"))).to_be_visible()
     expect(page.get_by_label("Model", exact=True)).to_have_value(re.compile("My model"))
+    # Both curves end where the run stopped: the stop's validation is a point of the validation line.
+    expect(page.locator(".vega-embed svg g.mark-line path[d*='L']")).to_have_count(2)
     expect(page.get_by_text(f"this session", exact=False).first).to_be_visible()
 
     # ③ Generate from the model just trained: the text streams into the box.
@@ -177,7 +179,8 @@ def _gap(a: list, b: list) -> float:
 
 def test_a_long_runs_step_labels_keep_clear_of_each_other_and_of_the_legend(open_page, launch_app, bundled):
     """Upright, Vega-Lite packed the step labels edge to edge and pulled the last one against the one
-    before ("11,00012,000"); slanted, they grew into the legend, which the chart had no room for."""
+    before ("11,00012,000"); slanted, they grew into the legend, which the chart had no room for. And
+    the loss labels, absent from the empty chart, pushed the y title half out of the block."""
 
     def frame(steps: float):
         last = int(steps)
@@ -202,6 +205,8 @@ def test_a_long_runs_step_labels_keep_clear_of_each_other_and_of_the_legend(open
         gaps = [_gap(a, b) for a, b in zip(labels, labels[1:])]
         assert min(gaps) >= 4, f"{last} steps: labels {min(gaps):.1f} px apart"
         assert drawn["legend"] <= drawn["block"], f"{last} steps: the legend is cut off"
+        y_title = page.locator(".vega-embed svg text", has_text="nats per token")
+        assert y_title.evaluate(UNCLIPPED), f"{last} steps: the y title is cut off (the labels pushed it out)"
 
 
 # Whether an element is drawn uncut: inside every ancestor box that clips what overflows it.
