@@ -100,7 +100,8 @@ def test_a_stopped_run_ends_its_plot_and_samples_where_it_stopped(corpus_text):
     stop, kept = threading.Event(), []
     config = tiny_config(steps=50, eval_every=1000, sample_length=20)
     view = RunView(config, "english.txt")
-    events = list(_stop_after_step(train_events(corpus_text, config, every=0.0, stop=stop, on_stop=kept.append), 3, stop))
+    run = train_events(corpus_text, config, every=0.0, stop=stop, on_stop=kept.append)
+    events = list(_stop_after_step(run, 3, stop))
     for event in events:
         view.update(event)
     last = events[-1]
