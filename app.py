@@ -165,12 +165,33 @@ def _named_errors(component):
             raise gr.Error(f"{component.label}: {error.message}", print_exception=False) from None
 
     component.preprocess = preprocess
+    if getattr(component, "data_model", None) is not None:  # a file field
+        component.data_model = _file_data_named(component.data_model, component.label)
     return component
+
+
+def _file_data_named(data_model: type, label: str) -> type:
+    """A file field's payload is validated before its preprocess runs: a script that sends a path as
+    a plain string (``"poems.txt"`` rather than ``handle_file("poems.txt")``) got gradio's generic
+    error and a logged traceback. Same model and name (gradio_client finds files by it), clear refusal."""
+
+    def model_validate(cls, payload, **kwargs):
+        try:
+            return data_model.model_validate(payload, **kwargs)
+        except ValueError:  # pydantic's ValidationError
+            raise gr.Error(
+                f"{label}: send a file, got {payload!r} (from gradio_client: handle_file(path))", print_exception=False
+            ) from None
+
+    return type(data_model.__name__, (data_model,), {"model_validate": classmethod(model_validate), "__module__": data_model.__module__})
 
 
 def _refuse_what_gradio_passes(component: gr.components.Component, payload: object) -> None:
     """NaN passes gradio's bounds (every comparison with it is false), and a whole-number field
-    (``precision=0``) silently rounds 2.5 to 2: a script sending either is told so instead."""
+    (``precision=0``) silently rounds 2.5 to 2: a script sending either is told so instead. A script's
+    text for a number ("abc") failed inside gradio's bounds check with a logged traceback."""
+    if isinstance(component, (gr.Number, gr.Slider)) and not isinstance(payload, (int, float)):
+        raise gr.Error(f"must be a number, got {payload!r}")
     if not isinstance(payload, float):
         return
     if not math.isfinite(payload):

@@ -159,6 +159,7 @@ BAD_TRAINING = [
     (None, {"hidden_size": 0}, r"^Hidden size: Value 0 is less than minimum"),
     (None, {"hidden_size": 47.5}, r"^Hidden size: must be a whole number, got 47.5"),  # gradio rounded it to 48
     (None, {"seed": 1.5}, r"^Seed: must be a whole number, got 1.5"),
+    (None, {"seconds": "abc"}, r"^Time budget \(seconds\): must be a number, got 'abc'"),  # failed inside gradio
     (None, {"lr": -1.0}, r"^Learning rate \(Adam\): Value -1.0 is less than minimum"),
     (None, {"lr_schedule": "weekly"}, r"^Learning-rate schedule: .*weekly.*not in the list of choices"),
     (None, {"cell": "rnn"}, r"^Cell: .*rnn.*not in the list of choices"),
@@ -170,6 +171,8 @@ BAD_GENERATION = [
     ({"length": 2.5}, r"^Length \(tokens\): must be a whole number, got 2.5"),  # int() made it 2, silently
     ({"top_k": 2.5}, r"^Top-k: must be a whole number, got 2.5"),
     ({"seed": 1.5}, r"^Seed: must be a whole number, got 1.5"),
+    ({"seed": "abc"}, r"^Seed: must be a number, got 'abc'"),  # gradio's bounds check failed on it, with a traceback
+    ({"temperature": "hot"}, r"^Temperature: must be a number, got 'hot'"),
     ({"length": 0}, r"^Length \(tokens\): Value 0 is less than minimum"),
     ({"length": MAX_LENGTH + 1}, r"^Length \(tokens\): Value 10001 is greater than maximum"),
     ({"top_p": 0.0}, r"^Top-p: Value 0.0 is less than minimum"),
@@ -191,6 +194,14 @@ def test_bad_training_input_is_a_clear_error_and_the_app_keeps_serving(client, b
             client.predict(handle_file(str(corpus)), api_name="/summarize")
     summary = client.predict(handle_file(str(corpus_file)), api_name="/summarize")
     assert "english.txt" in summary and "Vocabulary" in summary
+
+
+@pytest.mark.parametrize("api_name", ["/train", "/summarize"])
+def test_a_path_sent_as_plain_text_is_told_to_send_a_file(client, corpus_file, api_name):
+    """gradio validated the payload before the field's own checks: a generic error and a logged traceback."""
+    with pytest.raises(AppError, match=r"^Your corpus \(\.txt, \.md, \.csv\): send a file, got '.*english\.txt' \(from gradio_client: handle_file\(path\)\)"):
+        client.predict(str(corpus_file), api_name=api_name)
+    assert "english.txt" in client.predict(handle_file(str(corpus_file)), api_name="/summarize")
 
 
 @pytest.mark.parametrize("fields, message", BAD_GENERATION, ids=[next(iter(c[0])) + "=" + str(next(iter(c[0].values()))) for c in BAD_GENERATION])
