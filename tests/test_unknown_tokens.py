@@ -29,7 +29,7 @@ def test_evaluation_counts_the_unknown_tokens_it_predicted(model):
         (0, ""),
         (3, " | < 0.1 % of them <unk> (outside the vocabulary)"),
         (420, " | 4.2 % of them <unk> (outside the vocabulary)"),
-        (8740, " | 87.4 % of them <unk> (outside the vocabulary): the loss flatters the model"),
+        (8740, " | 87.4 % of them <unk> (outside the vocabulary): the loss is mostly about <unk>, not the text"),
     ],
 )
 def test_the_printed_evaluation_mentions_unknown_tokens(unknown, expected):
