@@ -90,7 +90,7 @@ CSS = """
 .loss-plot { padding-bottom: 28px !important; }
 /* Likewise the y labels, absent from the empty chart: when they appear they push the y title left of
    the drawing, where the block's edge cut it in half. This margin holds it (labels up to "10.0"). */
-.loss-plot { padding-left: 40px !important; }
+.loss-plot .vega-embed { margin-left: 28px; width: calc(100% - 28px) !important; }
 """
 
 
