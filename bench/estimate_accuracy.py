@@ -5,8 +5,8 @@ For each model (hidden 64-768, batch 16 and 64, 1-2 layers, LSTM and GRU, float3
 in ``train_throughput.py``) next to ``summary.estimate_tokens_per_second`` with the summary's own
 matmul probe; then the default model over word-sized vocabularies (``--vocabs``). The ratio
 estimate ÷ measured is what a user's "rough estimate" is off by. On a CPU the summary times each
-recurrent layer in the real kernels and prices only the decoder by FLOPs (EFFICIENCY), so the word
-rows check that decoder term (RESULTS §8). Prints JSON.
+part of a step in the real kernels (the layers, the decoder with its loss, the optimizer), so the
+character rows check the layers' timing and the word rows the decoder's (RESULTS §8). Prints JSON.
 
     python bench/estimate_accuracy.py [--threads 1 2] [--seconds 2] [--vocabs 1000 5000 20000]
 """

@@ -6,13 +6,15 @@ functions training uses (:func:`~rnn_demo.data.read_corpus`, :func:`~rnn_demo.ba
 :func:`~rnn_demo.batches.fit_batch_size`), so a file the summary accepts is a file training accepts,
 and a file it refuses is refused with the same message.
 
-The speed is an *estimate*. On a CPU each recurrent layer is timed forward and backward over two
-window lengths, in the very kernels training runs (once per shape; ~0.2 s): how fast an RNN's thin
-per-step products and small gate ops run next to a big matmul differs from CPU to CPU by 2× and
-more, so no fitted share carries over. The decoder's FLOPs (≈ 6·H·V per token) are divided into
-the matrix-multiply throughput a 50 ms probe shows, times the share of it such a product reached
-when measured, and a fixed cost per step is added. On a GPU the whole model is estimated from its
-FLOPs that way (NOTES §2: an LSTM layer costs ≈ 24·H·(H+I) per token, a GRU layer ≈ 18·H·(H+I)).
+The speed is an *estimate*. On a CPU each part of a training step is timed in the very kernels
+training runs, once per shape (~0.4 s for the default model): each recurrent layer forward and
+backward over two window lengths, the decoder and its loss over two row counts (the differences
+give the cost per time step or token, the rest is paid once per step), and the optimizer's step
+over as many parameters. How fast these run next to a big matmul differs from CPU to CPU by 2× and
+more, so no fitted share carries over. On a GPU the model's FLOPs (NOTES §2: an LSTM layer costs
+≈ 24·H·(H+I) per token, a GRU layer ≈ 18·H·(H+I), the decoder ≈ 6·H·V) are divided into the
+matrix-multiply throughput a short probe shows, times the share of it training reached when
+measured, and a fixed cost per step is added.
 bench/estimate_accuracy.py measures how far off it is (RESULTS §8).
 """
 
@@ -33,24 +35,26 @@ from . import recurrence
 from .devices import autocast, cpu_threads, describe, pick_device, pick_precision
 from .errors import UserError
 from .heap import memory_kept
+from .loss import decoder_loss
 from .tokenizers import LARGE_UNKNOWN_SHARE, NOTICEABLE_UNKNOWN_SHARE, format_share, token_unit
 from .train import TrainConfig
 
-# The share of the probed matmul throughput (in the training precision) a training step's large
-# products reach: on a CPU those outside the recurrence (the decoder over the vocabulary), 0.9 in
-# float32 and 0.75 in bf16 (fitted to bench/estimate_accuracy.py's word rows, RESULTS §8); on an H200
-# the whole step, 0.13 of its 8192³ bf16 product (bench/gpu.py: a 2 × 1024 LSTM at batch 128 × 128;
-# float32 not measured).
-EFFICIENCY = {"cpu": {"fp32": 0.9, "bf16": 0.75}, "cuda": {"fp32": 0.13, "bf16": 0.13}, "mps": {"fp32": 0.1}}
+# The share of the probed matmul throughput (in the training precision) a whole training step
+# reaches on a GPU: on an H200 0.13 of its 8192³ bf16 product (bench/gpu.py: a 2 × 1024 LSTM at
+# batch 128 × 128; float32 not measured).
+EFFICIENCY = {"cuda": {"fp32": 0.13, "bf16": 0.13}, "mps": {"fp32": 0.1}}
 PROBE_SIZE = {"cuda": 8192}  # the matmul the probe times (others: 1024), as the benchmarks did
-# Fixed cost of one training step (optimizer, clipping, per-op overhead), which dominates for tiny models.
+# Fixed cost of one training step (on a CPU what the timed parts leave out: zeroing gradients, the
+# embedding's gradient, per-op overhead), which dominates for tiny models.
 STEP_OVERHEAD = {"cpu": 0.001, "cuda": 0.0032, "mps": 0.002}
-# On a CPU the recurrence is timed, not modelled from FLOPs: its per-time-step products are thin
-# (batch rows) and its gate ops small and serial, and how fast those run next to a big matmul
-# differs from CPU to CPU. At the default size the float32 LSTM reached 0.89 of the 1024³ sgemm
-# speed on a 2-core Zen 4 but 0.42 on a 2-core Sapphire Rapids (whose sgemm is 1.7× faster), so a
-# fitted share was 2.2× too fast there (bench/RESULTS.md §8).
-LAYER_PROBE_SECONDS = 0.03  # the time steps of a layer probe's shorter run take about this long
+# On a CPU a step's parts are timed, not modelled from FLOPs: how fast an RNN's thin per-step
+# products and small gate ops, the decoder's blockwise loss, or Adam's passes over memory run next
+# to a big matmul differs from CPU to CPU. At the default size the float32 LSTM reached 0.89 of the
+# 1024³ sgemm speed on a 2-core Zen 4 but 0.42 on a 2-core Sapphire Rapids (whose sgemm is 1.7×
+# faster), and there a short matmul probe also read 1.3× the sustained speed, so fitted shares were
+# up to 2.2× too fast for character models and 2× for word models (bench/RESULTS.md §8).
+PROBE_SECONDS = 0.03  # each part's shorter timed run takes about this long
+OPTIMIZER_PROBE_PARAMETERS = 4_000_000  # Adam is timed on at most this many (a 6 × 2048 model has 200 M: 3 GB)
 # On CUDA the per-time-step kernel launches take ~0.05 ms per step and layer, and the GPU computes
 # while the CPU launches, so a step takes the longer of the two, plus the fixed overhead. Fitted to
 # the H200 sweep (bench/RESULTS.md, "GPU"): within 5 % for the 1 × 384, 2 × 512 and GRU runs, 17 %
@@ -244,19 +248,23 @@ def estimate_tokens_per_second(
 
 def _estimate(config: TrainConfig, vocab_size: int, device: torch.device, batch_size: int | None) -> float:
     precision = pick_precision(device, config.precision, config.hidden_size)
-    efficiency = EFFICIENCY.get(device.type, {}).get(precision, 0.1)
-    flops = efficiency * matmul_flops(device.type, torch.get_num_threads(), precision)
     batch = batch_size or config.batch_size
     tokens_per_step = batch * config.seq_len
     overhead = STEP_OVERHEAD.get(device.type, 0.002)
     if device.type == "cpu":
-        inputs, recurrence_seconds = config.embedding_size, 0.0
-        for _ in range(config.num_layers):
-            per_time_step, per_window = layer_seconds(config.cell, batch, inputs, config.hidden_size, precision)
-            recurrence_seconds += config.seq_len * per_time_step + per_window
+        inputs, seconds = config.embedding_size, overhead
+        # Without dropout on the embeddings, layer 0 gathers its input projection from a table
+        # over the vocabulary when that pays (model.py): ~14 % less work for a character model.
+        table = config.dropout == 0 and recurrence.table_pays(vocab_size, tokens_per_step)
+        for layer in range(config.num_layers):
+            vocab = vocab_size if layer == 0 and table else None
+            per_time_step, per_window = layer_seconds(config.cell, batch, inputs, config.hidden_size, precision, vocab)
+            seconds += config.seq_len * per_time_step + per_window
             inputs = config.hidden_size
-        decoder = tokens_per_step * 6 * config.hidden_size * vocab_size / flops
-        return tokens_per_step / (recurrence_seconds + decoder + overhead)
+        per_token, per_step = decoder_seconds(config.hidden_size, vocab_size, precision)
+        seconds += tokens_per_step * per_token + per_step + optimizer_seconds(parameter_count(config, vocab_size))
+        return tokens_per_step / seconds
+    flops = EFFICIENCY.get(device.type, {}).get(precision, 0.1) * matmul_flops(device.type, torch.get_num_threads(), precision)
     compute = tokens_per_step * flops_per_token(config, vocab_size) / flops
     if device.type == "cuda":
         return tokens_per_step / (max(compute, CUDA_TIME_STEP_FLOOR * config.seq_len * config.num_layers) + overhead)
@@ -269,55 +277,124 @@ PROBE_MAX_AGE = 300.0  # seconds; a shared machine's speed drifts with its load
 
 def matmul_flops(device_type: str, threads: int, precision: str = "fp32") -> float:
     """FLOP/s of a mid-sized matmul in ``precision`` on this device (a 50 ms probe, redone every few minutes)."""
-    key, now = (device_type, threads, precision), time.monotonic()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    return _probed((device_type, threads, precision), lambda: probe_matmul(torch.device(device_type), dtype, PROBE_SIZE.get(device_type, 1024)))
+
+
+def _probed(key: tuple, measure: Callable[[], object]):
+    """``measure()``, once per key, and again after a few minutes: a shared machine's speed drifts."""
+    now = time.monotonic()
     if key not in _probes or now - _probes[key][1] > PROBE_MAX_AGE:
-        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-        _probes[key] = (probe_matmul(torch.device(device_type), dtype, PROBE_SIZE.get(device_type, 1024)), now)
+        _probes[key] = (measure(), now)
     return _probes[key][0]
 
 
-def layer_seconds(cell: str, batch: int, inputs: int, hidden: int, precision: str) -> tuple[float, float]:
+def _per_unit_and_fixed(run: Callable[[int], float], units: int) -> tuple[float, float]:
+    """``run(n)`` times n units of work (time steps, rows); timed at ``units`` and twice as many, the
+    faster of two each (if quick) after a warm-up (oneDNN creates its primitives, memory is mapped), the
+    difference is the cost per unit and the rest is paid once (casting and packing weights: in a
+    2048-wide layer more than 16 time steps, so one short run divided by its length was 4.7× slow)."""
+    with torch.enable_grad(), memory_kept():  # as in training (a server thread may have grad off)
+        repeats = 2 if run(2 * units) < 0.1 else 1  # a long run is steady enough once (a 6 × 2048 model)
+        short, long = (min(run(n) for _ in range(repeats)) for n in (units, 2 * units))
+    per_unit = max(long - short, 0.1 * long) / units  # (a noisy difference can't go below zero)
+    return per_unit, max(short - units * per_unit, 0.0)
+
+
+def _timed(work: Callable[[], object]) -> float:
+    began = time.perf_counter()
+    work()
+    return time.perf_counter() - began
+
+
+def layer_seconds(cell: str, batch: int, inputs: int, hidden: int, precision: str, vocab: int | None = None) -> tuple[float, float]:
     """Seconds one recurrent layer of this shape takes in a training step on this CPU: per time
-    step, and once per window (timed once per shape, and again after a few minutes, like the matmul
-    probe)."""
-    key, now = ("layer", cell, batch, inputs, hidden, precision, torch.get_num_threads()), time.monotonic()
-    if key not in _probes or now - _probes[key][1] > PROBE_MAX_AGE:
-        _probes[key] = (time_layer(cell, batch, inputs, hidden, precision), now)
-    return _probes[key][0]
+    step, and once per window (timed once per shape). ``vocab``: the first layer, reading its input
+    projection from a table over that vocabulary (``recurrence.run_on_tokens``)."""
+    key = ("layer", cell, batch, inputs, hidden, precision, vocab, torch.get_num_threads())
+    return _probed(key, lambda: time_layer(cell, batch, inputs, hidden, precision, vocab))
 
 
-def time_layer(cell: str, batch: int, inputs: int, hidden: int, precision: str) -> tuple[float, float]:
+def time_layer(cell: str, batch: int, inputs: int, hidden: int, precision: str, vocab: int | None = None) -> tuple[float, float]:
     """Forward and backward through the kernels training runs (``recurrence.py``, in its autocast),
-    over ``n`` and ``2n`` time steps, ``n`` chosen to take about LAYER_PROBE_SECONDS at the matmul
-    probe's speed (2-32). The difference is the cost of ``n`` time steps; the rest is paid once per
-    window (casting and packing the weights, which in a 2048-wide layer outweighs 16 time steps, so
-    dividing one short run by its length was 4.7x too slow for such a model). A layer too big for
-    that is timed on fewer rows and its per-step cost scaled up: its products are then big enough
-    that time grows with the rows."""
+    over ``n`` and ``2n`` time steps, ``n`` chosen to take about PROBE_SECONDS at the matmul probe's
+    speed (2-32; with a table, enough tokens for the table to be used, as in training). A layer too
+    big for that is timed on fewer rows and its per-step cost scaled up: its products are then big
+    enough that time grows with the rows."""
     gates = 4 if cell == "lstm" else 3
     speed = matmul_flops("cpu", torch.get_num_threads(), precision)
     guess = 6 * gates * hidden * (inputs + hidden) * batch / speed  # seconds per time step
-    rows = min(batch, max(8, int(batch * LAYER_PROBE_SECONDS / guess)))
-    steps = int(min(32, max(2, LAYER_PROBE_SECONDS / (guess * rows / batch))))
-    h0 = torch.zeros(rows, hidden)
-    weights = [
-        (torch.randn(gates * hidden, size) / size**0.5).requires_grad_() for size in (inputs, hidden)
-    ] + [torch.zeros(gates * hidden, requires_grad=True) for _ in range(2)]
-    layer, state = (recurrence.lstm_layer, (h0, h0)) if cell == "lstm" else (recurrence.gru_layer, (h0,))
+    rows = min(batch, max(8, int(batch * PROBE_SECONDS / guess)))
+    steps = int(min(32, max(2, PROBE_SECONDS / (guess * rows / batch))))
+    rnn = (torch.nn.LSTM if cell == "lstm" else torch.nn.GRU)(inputs, hidden)
+    if vocab is not None:
+        steps = max(steps, -(-2 * vocab // rows))  # recurrence.table_pays, as for the training step
+        embedding = torch.randn(vocab, inputs, requires_grad=True)
 
     def forward_backward(length: int) -> float:
-        x = torch.randn(length, rows, inputs, requires_grad=True)
-        began = time.perf_counter()
-        with autocast(torch.device("cpu"), precision):
-            out = layer(x, *state, *weights)[0]
-        out.backward(torch.ones_like(out))
-        return time.perf_counter() - began
+        if vocab is not None:
+            ids = torch.randint(0, vocab, (length, rows))
+            run = lambda: recurrence.run_on_tokens(rnn, embedding, ids)  # noqa: E731
+        else:
+            x = torch.randn(length, rows, inputs, requires_grad=True)
+            run = lambda: recurrence.run(rnn, x)  # noqa: E731
 
-    with torch.enable_grad(), memory_kept():  # as in training (a server thread may have grad off)
-        forward_backward(2 * steps)  # warm-up: oneDNN creates its primitives, memory is mapped
-        short, long = (min(forward_backward(length) for _ in range(2)) for length in (steps, 2 * steps))
-    per_step = max(long - short, 0.1 * long) / steps  # (a noisy difference can't go below zero)
-    return per_step * batch / rows, max(short - steps * per_step, 0.0)
+        def work():
+            with autocast(torch.device("cpu"), precision):
+                out = run()[0]
+            out.backward(torch.ones_like(out))
+
+        return _timed(work)
+
+    per_step, per_window = _per_unit_and_fixed(forward_backward, steps)
+    return per_step * batch / rows, per_window
+
+
+def decoder_seconds(hidden: int, vocab: int, precision: str) -> tuple[float, float]:
+    """Seconds the decoder and its loss take in a training step on this CPU, forward and backward
+    (``loss.decoder_loss``: block by block for big vocabularies): per token, and once per step."""
+    return _probed(("decoder", hidden, vocab, precision, torch.get_num_threads()), lambda: time_decoder(hidden, vocab, precision))
+
+
+def time_decoder(hidden: int, vocab: int, precision: str) -> tuple[float, float]:
+    """:func:`loss.decoder_loss` over ``n`` and ``2n`` rows, ``n`` (64-4,096) taking about PROBE_SECONDS."""
+    guess = 6 * hidden * vocab / matmul_flops("cpu", torch.get_num_threads(), precision)  # seconds per row
+    rows = int(min(4096, max(64, PROBE_SECONDS / guess)))
+    weight = (torch.randn(vocab, hidden) / hidden**0.5).requires_grad_()
+    bias = torch.zeros(vocab, requires_grad=True)
+
+    def forward_backward(n: int) -> float:
+        inputs = torch.randn(1, n, hidden, requires_grad=True)
+        targets = torch.randint(0, vocab, (1, n))
+
+        def work():
+            with autocast(torch.device("cpu"), precision):
+                loss = decoder_loss(inputs, targets, weight, bias)
+            loss.backward()
+
+        return _timed(work)
+
+    return _per_unit_and_fixed(forward_backward, rows)
+
+
+def optimizer_seconds(parameters: int) -> float:
+    """Seconds of gradient clipping and an Adam step over ``parameters`` on this CPU (passes over
+    memory: 32 ms for a 20,000-word model's 9 M parameters, 2.6 ms for the default's 0.7 M)."""
+    probed = min(parameters, OPTIMIZER_PROBE_PARAMETERS)  # the time grows with the count
+    return _probed(("adam", probed, torch.get_num_threads()), lambda: time_optimizer(probed)) * parameters / probed
+
+
+def time_optimizer(parameters: int) -> float:
+    weight = torch.nn.Parameter(torch.randn(parameters))
+    weight.grad = torch.randn(parameters)
+    adam = torch.optim.Adam([weight], lr=1e-3)
+
+    def step():
+        torch.nn.utils.clip_grad_norm_([weight], 1.0)
+        adam.step()
+
+    step()
+    return min(_timed(step) for _ in range(2))
 
 
 def probe_matmul(device: torch.device, dtype: torch.dtype, n: int = 1024) -> float:

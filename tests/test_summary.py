@@ -1,6 +1,6 @@
-"""The upload summary's speed estimate: on a CPU the recurrence is timed in the kernels training
-runs, layer by layer, and the decoder estimated from its FLOPs; on CUDA, with the H200's measured
-matmul speed, it follows what training did there."""
+"""The upload summary's speed estimate: on a CPU each part of a step (every recurrent layer, the
+decoder with its loss, the optimizer) is timed in the kernels training runs; on CUDA, with the
+H200's measured matmul speed, it follows what training did there."""
 
 import random
 import time
@@ -10,7 +10,10 @@ import torch
 
 from rnn_demo import recurrence, summary
 from rnn_demo.devices import set_cpu_threads
-from rnn_demo.summary import EFFICIENCY, STEP_OVERHEAD, estimate_tokens_per_second, layer_seconds
+from rnn_demo.loss import decoder_loss
+from rnn_demo.summary import (
+    STEP_OVERHEAD, decoder_seconds, estimate_tokens_per_second, layer_seconds, optimizer_seconds, parameter_count,
+)
 from rnn_demo.tokenizers import format_share
 from rnn_demo.train import GPU_DEFAULTS, TrainConfig
 from tests.helpers import tiny_config
@@ -27,31 +30,31 @@ def probes():
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_the_cpu_estimate_is_the_timed_layers_plus_the_decoder(probes, cell):
-    """Two layers of different input sizes are timed apart; the third reuses the second's timing."""
+@pytest.mark.parametrize("dropout, table", [(0.0, 30), (0.2, None)])  # dropout on the embeddings: no table
+def test_the_cpu_estimate_is_the_sum_of_the_timed_parts(probes, cell, dropout, table):
+    """Two layers of different input sizes are timed apart (the first as training runs it: from a
+    table over the vocabulary when there is no dropout); the third reuses the second's timing."""
     set_cpu_threads(1)
-    config = tiny_config(cell=cell, num_layers=3, hidden_size=40, embedding_size=12, batch_size=6, seq_len=20, precision="fp32")
+    config = tiny_config(cell=cell, num_layers=3, hidden_size=40, embedding_size=12, batch_size=6, seq_len=20,
+                         dropout=dropout, precision="fp32")  # fmt: skip
     now = time.monotonic()
-    probes[("cpu", 1, "fp32")] = (50e9, now)
-    probes[("layer", cell, 6, 12, 40, "fp32", 1)] = ((0.7e-3, 5e-3), now)  # per time step, per window
-    probes[("layer", cell, 6, 40, 40, "fp32", 1)] = ((0.4e-3, 3e-3), now)
-    tokens = 6 * 20
-    decoder = tokens * 6 * 40 * 30 / (EFFICIENCY["cpu"]["fp32"] * 50e9)
+    probes[("layer", cell, 6, 12, 40, "fp32", table, 1)] = ((0.7e-3, 5e-3), now)  # per time step, per window
+    probes[("layer", cell, 6, 40, 40, "fp32", None, 1)] = ((0.4e-3, 3e-3), now)
+    probes[("decoder", 40, 30, "fp32", 1)] = ((2e-6, 1e-3), now)  # per token, per step
+    probes[("adam", parameter_count(config, 30), 1)] = (4e-3, now)
     recurrence_seconds = 20 * (0.7e-3 + 2 * 0.4e-3) + 5e-3 + 2 * 3e-3
-    expected = tokens / (recurrence_seconds + decoder + STEP_OVERHEAD["cpu"])
+    expected = 6 * 20 / (recurrence_seconds + 6 * 20 * 2e-6 + 1e-3 + 4e-3 + STEP_OVERHEAD["cpu"])
     assert estimate_tokens_per_second(config, 30, torch.device("cpu")) == pytest.approx(expected)
-    assert len(probes) == 3, "nothing else was timed"
+    assert len(probes) == 4, "nothing else was timed"
 
 
 def test_the_estimate_is_for_the_threads_training_will_use(probes):
     """A server thread keeps the thread count a tuned run left on it (say 1): the estimate must not."""
     set_cpu_threads(1)
-    now = time.monotonic()
-    probes[("cpu", 2, "fp32")] = (50e9, now)
-    probes[("layer", "gru", 4, 8, 16, "fp32", 2)] = ((1e-3, 1e-3), now)
     config = tiny_config(cell="gru", hidden_size=16, embedding_size=8, batch_size=4, threads=2, precision="fp32")
     estimate_tokens_per_second(config, 20, torch.device("cpu"))
-    assert sorted(probes) == [("cpu", 2, "fp32"), ("layer", "gru", 4, 8, 16, "fp32", 2)], "timed with 2 threads"
+    threads = {key[1] if key[0] == "cpu" else key[-1] for key in probes}  # the matmul probe's, then the parts'
+    assert {key[0] for key in probes} == {"cpu", "layer", "decoder", "adam"} and threads == {2}, "timed with 2 threads"
     assert torch.get_num_threads() == 1, "and this thread's count is left as it was"
 
 
@@ -59,11 +62,13 @@ def test_a_layer_is_timed_in_the_training_kernels_and_once_per_shape(probes, mon
     set_cpu_threads(1)
     calls = []
 
+    apply = recurrence.LSTMLayer.apply
+
     def recorded(x, *rest):
         calls.append((tuple(x.shape), x.dtype))
-        return recurrence.LSTMLayer.apply(x, *rest)
+        return apply(x, *rest)
 
-    monkeypatch.setattr(recurrence, "lstm_layer", recorded)
+    monkeypatch.setattr(recurrence.LSTMLayer, "apply", recorded)
     first = layer_seconds("lstm", 16, 24, 32, "fp32")
     per_step, per_window = first
     assert 0 < per_step < 1 and 0 <= per_window < 1
@@ -75,6 +80,21 @@ def test_a_layer_is_timed_in_the_training_kernels_and_once_per_shape(probes, mon
     assert len(calls) == 10, "another shape is timed again"
 
 
+def test_a_first_layer_reading_a_table_is_timed_on_tokens_enough_for_the_table(probes, monkeypatch):
+    """Training's layer 0 gathers its input projection from a (vocabulary x gates) table once the
+    window holds twice the vocabulary in tokens: timed as a plain layer it came out 14 % slow."""
+    set_cpu_threads(1)
+    apply, ids = recurrence.LSTMTableLayer.apply, []
+
+    def recorded(tokens, *rest):
+        ids.append(tuple(tokens.shape))
+        return apply(tokens, *rest)
+
+    monkeypatch.setattr(recurrence.LSTMTableLayer, "apply", recorded)
+    layer_seconds("lstm", 8, 12, 16, "fp32", vocab=100)
+    assert ids and all(steps * rows >= 200 for steps, rows in ids), "as many tokens as make the table pay"
+
+
 def test_a_layers_cost_per_window_is_told_apart_from_its_cost_per_time_step(probes, monkeypatch):
     """Casting and packing the weights is paid once per window: divided by a short probe's length
     it made a 2048-wide model look 4.7x slower than it trains."""
@@ -83,14 +103,44 @@ def test_a_layers_cost_per_window_is_told_apart_from_its_cost_per_time_step(prob
     real_step, real_window = layer_seconds("lstm", 4, 8, 8, "fp32")
     probes.clear()
 
+    apply = recurrence.LSTMLayer.apply
+
     def slow(x, *rest):  # 40 ms more per call and 3 ms more per time step than the real layer
         time.sleep(0.040 + 0.003 * x.shape[0])
-        return recurrence.LSTMLayer.apply(x, *rest)
+        return apply(x, *rest)
 
-    monkeypatch.setattr(recurrence, "lstm_layer", slow)
+    monkeypatch.setattr(recurrence.LSTMLayer, "apply", slow)
     per_step, per_window = layer_seconds("lstm", 4, 8, 8, "fp32")
     assert per_step - real_step == pytest.approx(0.003, abs=0.0007)
     assert per_window - real_window == pytest.approx(0.040, abs=0.010)
+
+
+def test_the_decoder_is_timed_in_the_training_loss_per_token_and_per_step(probes, monkeypatch):
+    """A short matmul probe read 1.3x the sustained speed on one CPU, so decoders priced by FLOPs came
+    out up to 2x too fast for word models: the decoder and its loss are timed instead."""
+    set_cpu_threads(1)
+    slow_matmul = (1e9, time.monotonic())  # so the probe reads ~125 rows (0.03 s at this speed)
+    probes[("cpu", 1, "fp32")] = slow_matmul
+    real_token, real_step = decoder_seconds(16, 2500, "fp32")  # 2,500 words: the blockwise loss
+    probes.clear()
+    probes[("cpu", 1, "fp32")] = slow_matmul
+    rows = []
+
+    def slow(inputs, *rest):  # 30 ms more per call and 50 µs more per row than the real loss
+        rows.append(inputs.shape[1])
+        time.sleep(0.030 + 50e-6 * inputs.shape[1])
+        return decoder_loss(inputs, *rest)
+
+    monkeypatch.setattr(summary, "decoder_loss", slow)
+    per_token, per_step = decoder_seconds(16, 2500, "fp32")
+    assert rows == [2 * rows[1]] + [rows[1]] * 2 + [2 * rows[1]] * 2, "a warm-up, then n and 2n rows, twice each"
+    assert per_token - real_token == pytest.approx(50e-6, abs=15e-6)
+    assert per_step - real_step == pytest.approx(0.030, abs=0.010)
+
+
+def test_the_optimizer_step_is_timed_once_per_size(probes):
+    first = optimizer_seconds(200_000)
+    assert 0 < first < 1 and optimizer_seconds(200_000) == first and len(probes) == 1
 
 
 def test_a_big_layer_is_timed_on_fewer_rows_and_scaled_up(probes, monkeypatch):
@@ -99,15 +149,17 @@ def test_a_big_layer_is_timed_on_fewer_rows_and_scaled_up(probes, monkeypatch):
     probes[("cpu", 1, "fp32")] = (100e9, time.monotonic())  # so the guess doesn't hang on this machine's speed
     shapes = []
 
+    apply = recurrence.GRULayer.apply
+
     def recorded(x, *rest):
         shapes.append(tuple(x.shape))
-        return recurrence.GRULayer.apply(x, *rest)
+        return apply(x, *rest)
 
-    monkeypatch.setattr(recurrence, "gru_layer", recorded)
+    monkeypatch.setattr(recurrence.GRULayer, "apply", recorded)
     layer_seconds("gru", 256, 512, 1024, "fp32")
     steps, rows, _ = shapes[1]  # (the first is the warm-up, over 2n)
     # one time step of the whole batch: 6·3·1024·1536·256 FLOPs ≈ 72 ms at 100 GFLOP/s
-    assert steps == 2 and rows < 256 and 2 * rows * 6 * 3 * 1024 * 1536 / 100e9 < 2 * summary.LAYER_PROBE_SECONDS
+    assert steps == 2 and rows < 256 and 2 * rows * 6 * 3 * 1024 * 1536 / 100e9 < 2 * summary.PROBE_SECONDS
 
 
 @pytest.mark.parametrize("settings, measured", [
