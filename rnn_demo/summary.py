@@ -7,7 +7,7 @@ functions training uses (:func:`~rnn_demo.data.read_corpus`, :func:`~rnn_demo.ba
 and a file it refuses is refused with the same message.
 
 The speed is an *estimate*. On a CPU each part of a training step is timed in the very kernels
-training runs, once per shape (~0.4 s for the default model): each recurrent layer forward and
+training runs, once per shape (~0.3 s for the default model): each recurrent layer forward and
 backward over two window lengths, the decoder and its loss over two row counts (the differences
 give the cost per time step or token, the rest is paid once per step), and the optimizer's step
 over as many parameters. How fast these run next to a big matmul differs from CPU to CPU by 2× and
@@ -236,9 +236,9 @@ def flops_per_token(config: TrainConfig, vocab_size: int) -> float:
 def estimate_tokens_per_second(
     config: TrainConfig, vocab_size: int, device: torch.device | None = None, batch_size: int | None = None
 ) -> float:
-    """Training throughput: on a CPU the recurrence's timed cost per time step plus the decoder's
-    compute at the probed matmul speed; elsewhere all compute at that speed, and on CUDA no faster
-    than its kernel launches; plus a fixed overhead per step."""
+    """Training throughput: on a CPU the timed parts of a step (layers, decoder with its loss,
+    optimizer); elsewhere all compute at the probed matmul speed, and on CUDA no faster than its
+    kernel launches; plus a fixed overhead per step."""
     device = device or pick_device(config.device)
     if device.type == "cpu":  # with the threads training starts with, whatever this thread was left with
         with cpu_threads(config.threads):
