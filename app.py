@@ -2,7 +2,7 @@
 
 ``python app.py`` serves on 127.0.0.1:7860 (``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` change
 that), offline. Limits and endpoints come from ``RNN_DEMO_*`` environment variables (see
-:class:`rnn_demo.session.AppSettings`). This file only builds the UI and wires events: every bit of
+:class:`rnn_demo.app_settings.AppSettings`). This file only builds the UI and wires events: every bit of
 logic is a call into ``rnn_demo``. Public API endpoints (``gradio_client``): ``/train``,
 ``/generate``, ``/summarize``, ``/load_model``, ``/models``, ``/push``.
 """
@@ -11,28 +11,57 @@ import spaces  # noqa: I001  — first: on ZeroGPU it must come before anything 
 
 import functools
 import html
+import importlib
 import inspect
 import math
+from types import ModuleType
 
 import gradio as gr
 import pandas as pd
 
-from rnn_demo import session
+from rnn_demo.app_settings import TRAINED, AppSettings
+from rnn_demo.catalog import ModelShelf
+from rnn_demo.config import MAX_LENGTH, MAX_LR, WORD_LANGUAGES, TrainConfig
 from rnn_demo.data import SUFFIXES, read_corpus
 from rnn_demo.errors import UserError
-from rnn_demo.generate import MAX_LENGTH, Generation
-from rnn_demo.summary import summarize_corpus
-from rnn_demo.tokenizers import WORD_LANGUAGES
-from rnn_demo.train import MAX_LR, TrainConfig
+
+
+class Deferred:
+    """A module imported at its first use, by whichever thread gets there first (``import_module``
+    holds the import lock). The page is built from torch-free modules only; these three import torch,
+    a third of the app's start-up on 2 cores, with the first request that summarizes an upload,
+    trains, samples or opens a model."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getattr__(self, attribute: str):
+        module: ModuleType = importlib.import_module(self.name)
+        return getattr(module, attribute)
+
+
+session = Deferred("rnn_demo.session")
+summaries = Deferred("rnn_demo.summary")
+sampling = Deferred("rnn_demo.generate")
+
+
+def train_events(text: str, config: TrainConfig, source: dict):
+    """One run's events (:func:`rnn_demo.session.train_events`); on ZeroGPU, in the GPU worker."""
+    yield from session.train_events(text, config, source)
+
+
+def gpu_duration(text: str, config: TrainConfig, *args, **kwargs) -> int:
+    return session.gpu_duration(text, config, *args, **kwargs)
+
 
 # On ZeroGPU each run borrows a GPU for its budget plus overhead; elsewhere this is the function itself.
-train_on_device = spaces.GPU(duration=session.gpu_duration)(session.train_events)
-ON_ZERO_GPU = train_on_device is not session.train_events
+train_on_device = spaces.GPU(duration=gpu_duration)(train_events)
+ON_ZERO_GPU = train_on_device is not train_events
 
 
-def settings_from_env() -> session.AppSettings:
+def settings_from_env() -> AppSettings:
     """This deployment's limits; on ZeroGPU training runs on a GPU, so the GPU defaults apply."""
-    return session.AppSettings.from_env(gpu=ON_ZERO_GPU or None)
+    return AppSettings.from_env(gpu=ON_ZERO_GPU or None)
 
 
 PLOT_COLUMNS = ["step", "loss", "series"]
@@ -218,7 +247,7 @@ def loss_plot(frame: pd.DataFrame) -> gr.LinePlot:
     )  # fmt: skip
 
 
-def waiting(settings: session.AppSettings) -> str:
+def waiting(settings: AppSettings) -> str:
     """The status of a run queued behind other sessions' trainings."""
     runs = "one run" if settings.train_concurrency == 1 else f"{settings.train_concurrency} runs"
     return (
@@ -246,13 +275,13 @@ def Dropdown(*args, **kwargs) -> gr.Dropdown:  # noqa: N802
     return _named_errors(gr.Dropdown(*args, **kwargs))
 
 
-def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
+def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
     """The whole app; ``settings`` default to the ``RNN_DEMO_*`` environment variables."""
     settings = settings or settings_from_env()
     defaults = settings.defaults()  # the benchmarked ones for this CPU or GPU: the UI shows these, never its own
-    shelf = session.ModelShelf(settings)
+    shelf = ModelShelf(settings)
     pretrained = shelf.names()
-    model_choices = [("My model (trained above)", session.TRAINED), *[(name, name) for name in pretrained]]
+    model_choices = [("My model (trained above)", TRAINED), *[(name, name) for name in pretrained]]
     waiting_status = waiting(settings)
 
     # ----- handlers: each one a thin call into rnn_demo ----------------------------------------
@@ -266,12 +295,12 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
             return NO_CORPUS
         # On ZeroGPU this process must not touch CUDA: the GPU exists only inside the training call.
         device = "a ZeroGPU GPU, borrowed for each run" if ON_ZERO_GPU else None
-        return summarize_corpus(corpus, config_from(locals()), max_bytes=settings.max_bytes, device=device).markdown()
+        return summaries.summarize_corpus(corpus, config_from(locals()), max_bytes=settings.max_bytes, device=device).markdown()
 
     @user_errors
     def train(
         corpus, cell, tokenizer, lang, seconds, hidden_size, num_layers, embedding_size, dropout, seq_len, batch_size, lr, lr_schedule, seed,
-        workspace: session.Workspace | None, request: gr.Request,
+        workspace, request: gr.Request,
     ):  # fmt: skip
         if not corpus:
             raise UserError("upload a corpus first: a .txt, .md or .csv file")
@@ -305,7 +334,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
             ws.last_status = {"done": view.status, "stopped": view.stopped_status(ws.trained)}.get(outcome, outcome)
 
     @user_errors
-    def finish(workspace: session.Workspace | None, repo_id: str, shown: str):
+    def finish(workspace, repo_id: str, shown: str):
         """After a run ends, fails or is stopped: the final status, plot and samples at once (a stopped
         run's last update is dropped with its cancelled event), the model selected and described
         (selecting it again fires no change event, so the description is sent along). A run that never
@@ -318,11 +347,11 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
         shown_run = (loss_frame(run.rows), run.samples_text) if run is not None else (gr.skip(), gr.skip())
         if workspace is None or workspace.trained is None:
             return status, gr.skip(), gr.skip(), gr.Button(interactive=False), *shown_run
-        info = load_model(session.TRAINED, repo_id, workspace) if not (repo_id or "").strip() else gr.skip()
-        return status, gr.Dropdown(value=session.TRAINED), info, gr.Button(interactive=False), *shown_run
+        info = load_model(TRAINED, repo_id, workspace) if not (repo_id or "").strip() else gr.skip()
+        return status, gr.Dropdown(value=TRAINED), info, gr.Button(interactive=False), *shown_run
 
     @user_errors
-    def offer_download(workspace: session.Workspace | None):
+    def offer_download(workspace):
         """Then the download: saving a big model with its card's samples takes seconds. Train again
         only after it, so the button never offers the last model while a new one trains."""
         if workspace is None or workspace.trained is None:
@@ -331,17 +360,17 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
         return gr.DownloadButton(f"↓ Download {archive.name}", value=str(archive), visible=True), gr.Button(interactive=True)
 
     @user_errors
-    def download(workspace: session.Workspace | None) -> str:
+    def download(workspace) -> str:
         """The model this session trained, as a zipped checkpoint folder (scripts: ``/download``)."""
         if workspace is None:
             raise UserError("you haven't trained a model in this session yet: train one first")
         workspace.wait_idle()
         return str(workspace.checkpoint_zip())
 
-    def resolve(model: str, repo_id: str, workspace: session.Workspace | None):
+    def resolve(model: str, repo_id: str, workspace):
         if (repo_id or "").strip():
             return shelf.open(repo_id)
-        if model == session.TRAINED:
+        if model == TRAINED:
             if workspace is None:
                 raise UserError("you haven't trained a model in this session yet: train one first, or pick a pretrained model")
             trained = workspace.require_model()
@@ -349,15 +378,15 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
         return shelf.open(model)
 
     @user_errors
-    def load_model(model, repo_id, workspace: session.Workspace | None):
-        if model == session.TRAINED and not (repo_id or "").strip() and (workspace is None or workspace.trained is None):
+    def load_model(model, repo_id, workspace):
+        if model == TRAINED and not (repo_id or "").strip() and (workspace is None or workspace.trained is None):
             return "No model trained in this session yet: train one above. It appears here at its first validation."
         return session.describe_model(*resolve(model, repo_id, workspace))
 
     @user_errors
-    def generate(model, repo_id, prompt, length, temperature, top_k, top_p, seed, workspace: session.Workspace | None, request: gr.Request):
+    def generate(model, repo_id, prompt, length, temperature, top_k, top_p, seed, workspace, request: gr.Request):
         lm, origin = resolve(model, repo_id, workspace)
-        generation = Generation(
+        generation = sampling.Generation(
             lm, prompt or "", length=length, temperature=float(temperature), top_k=top_k, top_p=float(top_p),
             seed=session.seed_or_random(seed),
         )  # fmt: skip
@@ -380,15 +409,19 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
         """Stop this session's run within a time step of its recurrence (scripts: ``/stop``)."""
         session.stop_session(request.session_hash)
 
+    def release_workspace(workspace):
+        """A session's state expired: free its model."""
+        session.release(workspace)
+
     def release_on_close(request: gr.Request):
         """The tab was closed: free its model now rather than when its state expires."""
         session.release_session(request.session_hash)
 
-    def generation_note(workspace: session.Workspace | None):
+    def generation_note(workspace):
         return workspace.last_generation if workspace is not None else ""
 
     @user_errors
-    def push(repo_id, token, private, workspace: session.Workspace | None):
+    def push(repo_id, token, private, workspace):
         if workspace is None:
             raise UserError("you haven't trained a model in this session yet: train one first")
         url = workspace.push(repo_id, token, private=bool(private), endpoint=settings.hub_endpoint)
@@ -397,7 +430,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
     # ----- layout ----------------------------------------------------------------------------
 
     with gr.Blocks(title="RNN demo: train an LSTM or GRU", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
-        state = gr.State(None, time_to_live=settings.session_ttl, delete_callback=session.release)
+        state = gr.State(None, time_to_live=settings.session_ttl, delete_callback=release_workspace)
         gr.Markdown(INTRO)
         with gr.Accordion("How it works (a two-minute read)", open=False):
             gr.Markdown(HOW_IT_WORKS)
@@ -471,7 +504,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
                 model = Dropdown(
-                    model_choices, value=pretrained[0] if pretrained else session.TRAINED, label="Model",
+                    model_choices, value=pretrained[0] if pretrained else TRAINED, label="Model",
                     info="yours, once trained, or a pretrained one",
                 )  # fmt: skip
                 repo_id = gr.Textbox("", label="…or any compatible Hub repo id", placeholder="owner/name (leave empty to use the model above)")
@@ -538,7 +571,7 @@ def build_demo(settings: session.AppSettings | None = None) -> gr.Blocks:
     return demo
 
 
-def launch_options(settings: session.AppSettings | None = None) -> dict:
+def launch_options(settings: AppSettings | None = None) -> dict:
     """What ``launch()`` needs besides the address: upload cap, look, no run history (it would keep tokens)."""
     settings = settings or settings_from_env()
     return dict(

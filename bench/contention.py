@@ -27,7 +27,8 @@ BUSY = "import time\nend = time.time() + 3600\nwhile time.time() < end: pass\n"
 MEASURE = """
 import subprocess, sys, torch
 sys.path.insert(0, {root!r})
-from rnn_demo.train import TrainConfig, Trainer
+from rnn_demo.config import TrainConfig
+from rnn_demo.train import Trainer
 ids = torch.randint(0, 65, (500_000,), generator=torch.Generator().manual_seed(0)).tolist()
 text = "".join(chr(33 + i) for i in ids)
 trainer = Trainer(text, TrainConfig(seconds={seconds}, threads={threads}, eval_every={seconds}))

@@ -25,7 +25,7 @@ from rnn_demo.devices import set_cpu_threads  # noqa: E402
 from rnn_demo.generate import Generation  # noqa: E402
 from rnn_demo.model import RNNLanguageModel  # noqa: E402
 from rnn_demo.tokenizers import UNK  # noqa: E402
-from rnn_demo.train import TrainConfig  # noqa: E402
+from rnn_demo.config import TrainConfig  # noqa: E402
 
 VOCAB = [UNK, "\n", *" abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.,;:!?'-&3$"]
 

@@ -33,7 +33,7 @@ from rnn_demo.heap import memory_kept  # noqa: E402
 from rnn_demo.model import RNNLanguageModel  # noqa: E402
 from rnn_demo.summary import flops_per_token, matmul_speed  # noqa: E402
 from rnn_demo.tokenizers import UNK  # noqa: E402
-from rnn_demo.train import TrainConfig  # noqa: E402
+from rnn_demo.config import TrainConfig  # noqa: E402
 
 VOCAB = 65  # tiny Shakespeare's characters
 

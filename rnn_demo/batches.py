@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
+from .config import DEFAULT_MAX_VOCAB
 from .errors import UserError
-from .tokenizers import DEFAULT_MAX_VOCAB, Tokenizer, fit_tokenizer
+from .tokenizers import Tokenizer, fit_tokenizer
 
 MIN_STEPS_PER_EPOCH = 8
 

@@ -130,9 +130,10 @@ _FLAGS = {"hidden_size": "hidden", "num_layers": "layers", "embedding_size": "em
 def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from .config import TrainConfig, default_config
     from .data import read_corpus
     from .devices import pick_device
-    from .train import RESUME_MAY_CHANGE, TrainConfig, Trainer, default_config
+    from .train import RESUME_MAY_CHANGE, Trainer
 
     corpus = read_corpus(args.corpus, max_bytes=int(args.max_mb * 2**20))
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}

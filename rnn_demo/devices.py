@@ -19,12 +19,12 @@ trained 1.1–1.5× as fast as bf16 on two threads, 0.9–1.4× on one (bench/RE
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 
 import torch
 
 from .errors import UserError
+from .hardware import usable_cores
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -45,13 +45,6 @@ def pick_device(preference: str = "auto") -> torch.device:
     if preference == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise UserError("--device mps: Apple MPS is not available here")
     return torch.device(preference)
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def set_cpu_threads(threads: int | None = None) -> int:

@@ -15,11 +15,11 @@ from collections.abc import Iterator
 
 import torch
 
+from .config import MAX_LENGTH
 from .errors import UserError
 from .model import RNNLanguageModel
 from .tokenizers import Tokenizer
 
-MAX_LENGTH = 10_000
 MIN_TEMPERATURE = 1e-3  # below, logits ÷ temperature overflow float32 and the draw is garbage
 TABLE_LIMIT = 4_000_000  # floats (16 MB): above this, project the embedding at each step
 NOISE_BLOCK = 64  # sampling steps whose Gumbel noise is drawn at once

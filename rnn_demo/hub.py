@@ -23,9 +23,8 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from .checkpoint import CARD_FILE, CONFIG_FILE, check_folder
+from .checkpoint_layout import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE, check_folder
 from .errors import UserError
-from .model import WEIGHTS_FILE
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")  # the Hub allows 96 characters a part
 

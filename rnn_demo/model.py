@@ -41,13 +41,13 @@ from torch import Tensor, nn
 
 from . import recurrence, stopping
 from .cells import gru_step, lstm_step
+from .checkpoint_layout import WEIGHTS_FILE
 from .errors import UserError
 from .loss import decoder_loss
 from .tokenizers import Tokenizer, tokenizer_from_config
 
 CELLS = ("lstm", "gru")
 IMPLEMENTATIONS = ("fused", "scratch")
-WEIGHTS_FILE = "model.safetensors"
 
 # Whether the fused path runs a cell on recurrence.py's kernels on a CPU (else nn.LSTM / nn.GRU).
 # Measured: see above; the tests and benchmarks switch it off to compare with torch's modules.

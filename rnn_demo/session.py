@@ -1,17 +1,17 @@
-"""What the web app needs beyond the core: its settings, per-session models, training and sampling streams.
+"""What the web app needs beyond the core: per-session models, training and sampling streams.
 
 Nothing here imports gradio; ``app.py`` wires these functions to widgets, and the tests call them
 the same way.
 
-- :class:`AppSettings`: limits and endpoints of a deployment, read from environment variables.
 - :func:`train_events`: one training run as a stream of :class:`TrainEvent` holding only CPU data
   (plain numbers, CPU tensors), so it can run in a ZeroGPU worker process whose yields are pickled.
 - :class:`TrainedModel` and :class:`Workspace`: what one browser session owns — the model trained in
   it, as CPU tensors — and a weak registry by session id so closing a tab can free it at once.
-- :class:`ModelShelf`: pretrained models opened through :func:`rnn_demo.catalog.open_model`
-  (Hub first, bundled ``checkpoints/`` when the Hub can't be reached), cached for all sessions.
 - :func:`text_stream`: a :class:`~rnn_demo.generate.Generation` as growing text, a few updates a second.
 - :func:`finish_turns`: at exit, lets the torch work of those two streams end before the process does.
+
+The deployment's settings are in ``app_settings.py``, the pretrained models in ``catalog.py``: the
+app builds its page from those, and imports this module (and torch) with the first request that needs it.
 """
 
 from __future__ import annotations
@@ -19,25 +19,22 @@ from __future__ import annotations
 import atexit
 import contextlib
 import math
-import os
 import shutil
 import tempfile
 import threading
 import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from . import hub
+from .app_settings import TRAINED
 from .card import model_card
-from .catalog import Pretrained, open_model, pretrained_models
 from .checkpoint import save_model, zip_folder
-from .data import DEFAULT_MAX_BYTES
-from .devices import usable_cores
+from .config import TrainConfig
 from .errors import UserError
 from .evaluate import evaluate
 from .generate import Generation, generate_text
@@ -45,103 +42,7 @@ from .model import RNNLanguageModel
 from .stopping import Stopped, stoppable
 from .summary import format_seconds
 from .tokenizers import token_unit
-from .train import Progress, TrainConfig, Trainer, default_config
-
-TRAINED = "my model"  # the model choice meaning "the model trained in this session"
-SAMPLE_LENGTH = {"char": 200, "word": 50}  # the sample shown at each validation, in tokens
-MAX_EVAL_INTERVAL = 15.0  # seconds between validations (and samples) in the app, at most
-
-
-# ----- settings -------------------------------------------------------------------------------
-
-
-def _env_number(name: str, default: float, cast: Callable = float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = cast(raw)
-    except ValueError:
-        raise UserError(f"environment variable {name}={raw!r} is not a number") from None
-    if value <= 0:
-        raise UserError(f"environment variable {name} must be positive, got {raw}")
-    return value
-
-
-@dataclass(frozen=True)
-class AppSettings:
-    """A deployment's limits. :meth:`from_env` reads them from ``RNN_DEMO_*`` environment variables."""
-
-    max_seconds: float = 600.0  # RNN_DEMO_MAX_SECONDS: the time budget slider's maximum
-    train_concurrency: int = 1  # RNN_DEMO_TRAIN_CONCURRENCY: trainings at once on this machine
-    generate_concurrency: int = 4  # RNN_DEMO_GENERATE_CONCURRENCY: generations at once
-    queue_size: int = 32  # RNN_DEMO_QUEUE_SIZE: requests waiting at most
-    max_upload_mb: float = DEFAULT_MAX_BYTES / 2**20  # RNN_DEMO_MAX_UPLOAD_MB: corpus upload cap
-    session_ttl: float = 3600.0  # RNN_DEMO_SESSION_TTL: seconds a session's model outlives its last use
-    threads: int = 0  # RNN_DEMO_THREADS: CPU threads for training (0: every usable core)
-    hub_endpoint: str | None = None  # RNN_DEMO_HUB_ENDPOINT: the Hub (or a stand-in) to download from and push to
-    models: str | None = None  # RNN_DEMO_MODELS: "name=owner/repo,..." (None: catalog reads the variable)
-    bundled_dir: Path | None = None  # where bundled checkpoints live (None: the repo's checkpoints/)
-    gpu: bool | None = None  # training runs on a GPU, so the GPU defaults apply (None: if CUDA is here)
-
-    @classmethod
-    def from_env(cls, **overrides) -> "AppSettings":
-        values = dict(
-            max_seconds=_env_number("RNN_DEMO_MAX_SECONDS", cls.max_seconds),
-            train_concurrency=int(_env_number("RNN_DEMO_TRAIN_CONCURRENCY", cls.train_concurrency, int)),
-            generate_concurrency=int(_env_number("RNN_DEMO_GENERATE_CONCURRENCY", cls.generate_concurrency, int)),
-            queue_size=int(_env_number("RNN_DEMO_QUEUE_SIZE", cls.queue_size, int)),
-            max_upload_mb=_env_number("RNN_DEMO_MAX_UPLOAD_MB", cls.max_upload_mb),
-            session_ttl=_env_number("RNN_DEMO_SESSION_TTL", cls.session_ttl),
-            threads=int(_env_number("RNN_DEMO_THREADS", 0, int)) if os.environ.get("RNN_DEMO_THREADS") else 0,
-            hub_endpoint=os.environ.get("RNN_DEMO_HUB_ENDPOINT") or None,
-            models=None,
-        )
-        values.update(overrides)
-        return cls(**values)
-
-    @property
-    def max_bytes(self) -> int:
-        return int(self.max_upload_mb * 2**20)
-
-    @property
-    def training_threads(self) -> int:
-        """Every core to start with; unless RNN_DEMO_THREADS pins a count, training then moves to
-        fewer threads while another process competes for the cores (thread_tuner.py)."""
-        return self.threads or usable_cores()
-
-    def catalog(self) -> list[Pretrained]:
-        if self.bundled_dir is None:
-            return pretrained_models(configured=self.models)
-        return pretrained_models(self.bundled_dir, configured=self.models)
-
-    def defaults(self, **settings) -> TrainConfig:
-        """The benchmarked defaults for where this app trains (CPU or GPU), under ``settings``."""
-        return default_config(self.gpu, **settings)
-
-    def train_config(self, **settings) -> TrainConfig:
-        """A :class:`TrainConfig` from the app's fields (``None`` keeps the default), checked.
-
-        The app adds a sample at each validation and any pinned thread count; the budget must lie
-        within ``max_seconds``.
-        """
-        given = {k: v for k, v in settings.items() if v is not None}
-        for name in ("hidden_size", "num_layers", "embedding_size", "seq_len", "batch_size", "seed"):
-            if name in given:
-                if float(given[name]) != int(given[name]):
-                    raise UserError(f"{name.replace('_', ' ')} must be a whole number, got {given[name]}")
-                given[name] = int(given[name])
-        config = self.defaults(**given)
-        if config.seconds is None or not 0 < config.seconds <= self.max_seconds:
-            raise UserError(f"the time budget must be between 1 and {self.max_seconds:g} seconds, got {config.seconds}")
-        # A sample at least every 15 s, so a learner watching a long run sees the text improve.
-        every = config.eval_every or min(MAX_EVAL_INTERVAL, max(2.0, config.seconds / 8))
-        config = replace(
-            config, threads=self.threads or None, sample_length=SAMPLE_LENGTH.get(config.tokenizer, 50), eval_every=every
-        )
-        config.check()
-        return config
-
+from .train import Progress, Trainer
 
 # ----- training -------------------------------------------------------------------------------
 
@@ -624,57 +525,6 @@ def training_sessions() -> int:
 
 
 # ----- pretrained models ----------------------------------------------------------------------
-
-
-class ModelShelf:
-    """Pretrained models opened once and shared by every session (read-only, CPU).
-
-    A model served from the bundled folder because the Hub was unreachable is kept only for
-    ``retry_after`` seconds, so the Hub is tried again once it may be back.
-    """
-
-    def __init__(self, settings: AppSettings, retry_after: float = 120.0, capacity: int = 8) -> None:
-        self.settings = settings
-        self.retry_after = retry_after
-        self.capacity = capacity  # models kept at most (any Hub repo id can be asked for)
-        self._models: OrderedDict[str, tuple[RNNLanguageModel, str, float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def names(self) -> list[str]:
-        return [p.name for p in self.settings.catalog()]
-
-    def describe(self) -> list[dict]:
-        """The pretrained models this deployment offers and where each would come from."""
-        return [
-            {"name": p.name, "hub_repo": p.repo_id, "bundled": p.folder is not None}
-            for p in self.settings.catalog()
-        ]
-
-    def open(self, source: str) -> tuple[RNNLanguageModel, str]:
-        """A pretrained name or a Hub repo id → the model and a line saying where it came from."""
-        source = (source or "").strip()
-        if not source:
-            raise UserError("no model given: pick a pretrained model or give a Hub repo id (owner/name)")
-        catalog = self.settings.catalog()
-        known = any(source in (p.name, p.repo_id) for p in catalog)
-        if not known and not hub.REPO_ID.match(source):
-            names = ", ".join(p.name for p in catalog) or "none"
-            raise UserError(f"{source!r} is neither a pretrained model ({names}) nor a Hub repo id (owner/name)")
-        with self._lock:
-            cached = self._models.get(source)
-            if cached and cached[2] > time.monotonic():
-                self._models.move_to_end(source)
-                return cached[0], cached[1]
-        if not known and os.path.exists(source):  # a path on this server is not a Hub repo id
-            raise UserError(f"{source!r} is not a Hub repo id")
-        model, origin = open_model(source, endpoint=self.settings.hub_endpoint, catalog=catalog)
-        model.eval()
-        keep = self.retry_after if "unreachable" in origin else math.inf
-        with self._lock:
-            self._models[source] = (model, origin, time.monotonic() + keep)
-            while len(self._models) > self.capacity:
-                self._models.popitem(last=False)
-        return model, origin
 
 
 def describe_model(model: RNNLanguageModel, origin: str) -> str:

@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from .batches import fit_batch_size, prepare_dataset
+from .config import TrainConfig
 from .data import DEFAULT_MAX_BYTES, read_corpus
 from . import recurrence
 from .devices import autocast, cpu_threads, describe, pick_device, pick_precision
@@ -37,7 +38,6 @@ from .errors import UserError
 from .heap import memory_kept
 from .loss import decoder_loss
 from .tokenizers import LARGE_UNKNOWN_SHARE, NOTICEABLE_UNKNOWN_SHARE, format_share, token_unit
-from .train import TrainConfig
 
 # The share of the probed matmul throughput (in the training precision) a whole training step
 # reaches on a GPU: on an H200 0.13 of its 8192³ bf16 product (bench/gpu.py: a 2 × 1024 LSTM at

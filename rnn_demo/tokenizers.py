@@ -21,13 +21,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .config import DEFAULT_MAX_VOCAB
 from .errors import UserError
 
 UNK = "<unk>"
 _CHUNK = re.compile(r"\s*\S+\s*|\s+")  # a word with the whitespace around it (leading only at a line's start)
 KINDS = ("char", "word")
 DEFAULT_MIN_FREQ = {"char": 1, "word": 2}  # the tutorial's min_freq=2 for words
-DEFAULT_MAX_VOCAB = 30_000
 # The upload summary mentions the share of <unk> tokens from NOTICEABLE_UNKNOWN_SHARE on, and warns
 # from LARGE_UNKNOWN_SHARE on: a model then mostly learns to predict <unk>, and its loss looks far
 # better than its text (a file of numbers, word-level: 87 % <unk>, loss 0.000). English prose at
@@ -38,21 +38,6 @@ LARGE_UNKNOWN_SHARE = 0.2
 # words with spaces (English: ~70 % of them); spaCy's blank Chinese, or Chinese text cut by the
 # English rules, has almost none.
 SPACED_WORDS_SHARE = 0.25
-# spaCy languages that tokenize with no extra packages (ja and ko need more; NOTES §6).
-# spaCy's blank tokenizers that need no extra packages, with what they do. Chinese has no word
-# segmenter without one (jieba, pkuseg): its blank tokenizer cuts the text into single characters.
-WORD_LANGUAGES = {
-    "en": "English",
-    "zh": "Chinese: single characters, as character tokens (no word segmenter without extra packages)",
-    "xx": "any other language: split at spaces and punctuation",
-    "de": "German",
-    "fr": "French",
-    "es": "Spanish",
-    "it": "Italian",
-    "pt": "Portuguese",
-    "nl": "Dutch",
-    "ru": "Russian",
-}
 
 
 class Tokenizer:

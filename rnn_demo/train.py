@@ -20,6 +20,7 @@ import torch
 from . import checkpoint
 from .batches import Dataset, batchify, fit_batch_size, prepare_dataset, window
 from .card import model_card
+from .config import TrainConfig
 from .devices import autocast, describe, pick_device, pick_precision, set_cpu_threads
 from .errors import UserError
 from .evaluate import Evaluation, evaluate
@@ -28,11 +29,7 @@ from .heap import memory_kept
 from .model import RNNLanguageModel
 from .stopping import Stopped, stoppable
 from .thread_tuner import ThreadTuner
-from .tokenizers import DEFAULT_MAX_VOCAB
 
-# Adam diverges well before this (lr 1.0 ended a run at loss 493, 3.44 untrained); far above it, its
-# step overflows float32 and crashes. The app's field and the CLI share this bound.
-MAX_LR = 1.0
 RESUME_MAY_CHANGE = ("seconds", "steps", "device", "precision", "threads")  # a resumed run keeps its other settings
 QUICK_VALIDATION_SECONDS = 1.0
 # Under a time budget a validation reads at most what fits in this share of the time between
@@ -40,97 +37,7 @@ QUICK_VALIDATION_SECONDS = 1.0
 # more than the 7.5 s between validations of a 60 s run; the default model reads them in ~0.9 s.
 VALIDATION_SHARE = 0.15
 MIN_VALIDATION_TOKENS = 4096  # a stopped run validates once more only if that is this quick
-MAX_SEED = 2**31 - 1  # the app's field allows as much; torch's seed overflows past 2**64 - 1
 MIN_STEPS_IN_BUDGET = 3  # a time budget must hold at least this many estimated steps (the estimate is within 0.8–1.6×)
-
-
-@dataclass
-class TrainConfig:
-    """Every setting of a run. The defaults are the ones that learned fastest in 60 s on 2 CPU
-    cores (bench/time_to_quality.py; the sweep is in bench/RESULTS.md); :func:`default_config`
-    swaps in :data:`GPU_DEFAULTS` for a run on a GPU."""
-
-    cell: str = "lstm"
-    tokenizer: str = "char"
-    lang: str = "en"
-    embedding_size: int = 64
-    hidden_size: int = 384
-    num_layers: int = 1
-    dropout: float = 0.0
-    tie_weights: bool = False
-    implementation: str = "fused"
-    seq_len: int = 64
-    batch_size: int = 64
-    lr: float = 5e-3
-    lr_schedule: str = "cosine"  # decay to lr_floor × lr by the end of the budget, or "constant"
-    lr_floor: float = 0.1
-    clip: float = 1.0
-    val_fraction: float = 0.1
-    min_freq: int | None = None
-    max_vocab: int = DEFAULT_MAX_VOCAB
-    seconds: float | None = 60.0
-    steps: int | None = None
-    eval_every: float | None = None  # between validations: steps under a step budget, else seconds
-    eval_tokens: int = 32_768  # periodic validations read this much, the final one all (fewer if the budget can't hold it)
-    sample_length: int = 0  # > 0: a sample of this many tokens at each validation
-    device: str = "auto"
-    precision: str = "auto"  # bf16 autocast where it is faster (CUDA; CPUs with bf16 in hardware, hidden ≥ 128), see devices.py
-    threads: int | None = None  # None: every usable core, and a timed run re-decides as it goes (thread_tuner.py)
-    seed: int = 0
-
-    def check(self) -> None:
-        numbers = {"seconds": "time budget", "lr": "learning rate", "lr_floor": "lr floor", "clip": "gradient clip",
-                   "dropout": "dropout", "val_fraction": "validation fraction", "eval_every": "validation interval"}  # fmt: skip
-        for name, label in numbers.items():
-            value = getattr(self, name)
-            if value is not None and not math.isfinite(value):
-                raise UserError(f"{label} must be a finite number, got {value}")
-        if self.seconds is None and self.steps is None:
-            raise UserError("give a time budget (seconds) or a step budget (steps)")
-        if self.seconds is not None and self.seconds <= 0:
-            raise UserError(f"time budget must be positive, got {self.seconds}")
-        if self.steps is not None and self.steps <= 0:
-            raise UserError(f"step budget must be positive, got {self.steps}")
-        if not 0 < self.lr <= MAX_LR:
-            raise UserError(f"learning rate must be in (0, {MAX_LR:g}], got {self.lr}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise UserError(f"unknown lr schedule {self.lr_schedule!r}: choose {' or '.join(LR_SCHEDULES)}")
-        if not 0 <= self.lr_floor <= 1:
-            raise UserError(f"lr floor must be in [0, 1], got {self.lr_floor}")
-        if not self.clip > 0:
-            raise UserError(f"gradient clip must be positive, got {self.clip}")
-        if self.threads is not None and self.threads < 1:
-            raise UserError(f"threads must be ≥ 1, got {self.threads}")
-        if self.eval_every is not None and not self.eval_every > 0:
-            raise UserError(f"validation interval must be positive, got {self.eval_every}")
-        if not 0 <= self.seed <= MAX_SEED:
-            raise UserError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
-        if not 0 <= self.dropout < 1:
-            raise UserError(f"dropout must be in [0, 1), got {self.dropout}")
-        for name in ("hidden_size", "embedding_size", "num_layers"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name.replace('_', ' ')} must be ≥ 1")
-        for name in ("min_freq", "max_vocab"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UserError(f"{name.replace('_', ' ')} must be ≥ 1, got {value}")
-
-
-LR_SCHEDULES = ("constant", "cosine")
-
-# What learned fastest in 60 s on one GPU (an H200; bench/gpu.py, the sweep in bench/RESULTS.md).
-# A GPU runs ~45 epochs of tiny Shakespeare in that time, so a wider, deeper model with strong
-# dropout wins; validating on up to 256k tokens (all of tiny Shakespeare's) costs it ~4 %.
-GPU_DEFAULTS = dict(
-    embedding_size=128, hidden_size=1024, num_layers=2, dropout=0.5, seq_len=128, batch_size=128, lr=2e-3, eval_tokens=262_144
-)
-
-
-def default_config(gpu: bool | None = None, **settings) -> TrainConfig:
-    """The benchmarked defaults for where training runs (``gpu=None``: on CUDA if it is here), under ``settings``."""
-    if gpu is None:
-        gpu = torch.cuda.is_available()
-    return TrainConfig(**{**(GPU_DEFAULTS if gpu else {}), **settings})
 
 
 @dataclass

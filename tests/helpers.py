@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from rnn_demo.train import TrainConfig
+from rnn_demo.config import TrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable

@@ -15,7 +15,7 @@ from rnn_demo.summary import (
     STEP_OVERHEAD, decoder_seconds, estimate_tokens_per_second, layer_seconds, optimizer_seconds, parameter_count,
 )
 from rnn_demo.tokenizers import format_share
-from rnn_demo.train import GPU_DEFAULTS, TrainConfig
+from rnn_demo.config import GPU_DEFAULTS, TrainConfig
 from tests.helpers import tiny_config
 
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from rnn_demo.thread_tuner import ThreadTuner
-from rnn_demo.train import TrainConfig, Trainer
+from rnn_demo.config import TrainConfig
+from rnn_demo.train import Trainer
 
 # Seconds per step on a 2-core machine, as measured there (bench/contention.py): two spinning
 # threads are fastest when the machine is quiet and several times slower than one under load.

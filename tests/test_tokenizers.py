@@ -158,7 +158,8 @@ def test_spacy_and_gradio_are_not_imported_for_char_level_work(tmp_path):
         import rnn_demo.cli, rnn_demo.catalog, rnn_demo.hub, rnn_demo.data
         from rnn_demo import checkpoint
         from rnn_demo.generate import generate_text
-        from rnn_demo.train import TrainConfig, Trainer
+        from rnn_demo.config import TrainConfig
+        from rnn_demo.train import Trainer
         config = TrainConfig(embedding_size=8, hidden_size=16, seq_len=16, batch_size=4, seconds=None, steps=3, device="cpu", threads=1)
         trainer = Trainer("hello world, hello there. " * 200, config)
         for _ in trainer.run():

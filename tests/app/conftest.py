@@ -1,6 +1,6 @@
 """Fixtures for the app tests: the Gradio app launched in-process on a free port, gradio_client clients.
 
-Each app gets its own :class:`rnn_demo.session.AppSettings`: tiny bundled checkpoints made here
+Each app gets its own :class:`rnn_demo.app_settings.AppSettings`: tiny bundled checkpoints made here
 (an LSTM and a GRU trained for a few dozen steps, so the tests don't depend on ``checkpoints/``),
 a Hub endpoint when a test needs one, and two trainings at once so two clients can train together.
 """
@@ -25,7 +25,7 @@ import pytest  # noqa: E402
 from gradio_client import Client  # noqa: E402
 
 import app  # noqa: E402
-from rnn_demo.session import AppSettings  # noqa: E402
+from rnn_demo.app_settings import AppSettings  # noqa: E402
 from rnn_demo.train import Trainer  # noqa: E402
 from tests.helpers import tiny_config  # noqa: E402
 
