@@ -51,6 +51,7 @@ def train_events(text: str, config: TrainConfig, source: dict):
 
 
 def gpu_duration(text: str, config: TrainConfig, *args, **kwargs) -> int:
+    """The seconds of GPU a ZeroGPU run asks for (:func:`rnn_demo.session.gpu_duration`)."""
     return session.gpu_duration(text, config, *args, **kwargs)
 
 
@@ -285,6 +286,8 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
     waiting_status = waiting(settings)
 
     # ----- handlers: each one a thin call into rnn_demo ----------------------------------------
+    # ``workspace`` (a session.Workspace, or None before the session's first run) has no type hint:
+    # gradio reads the handlers' hints while the page is built, and naming that class imports torch.
 
     def config_from(fields: dict) -> TrainConfig:
         return settings.train_config(**{name: fields[name] for name in TRAIN_FIELDS})
