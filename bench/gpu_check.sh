@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The CUDA path end to end, for a session lent a GPU: the CUDA tests, the CLI training 30 s on the GPU
+# The CUDA path end to end, for a session lent a GPU: the CUDA tests (and that the app, asking
+# NVML without torch, sees the GPU torch sees), the CLI training 30 s on the GPU
 # and sampling from what it wrote, then bench/gpu.py. Logs go to $OUT (or ./gpu-check-out).
 #     bash bench/gpu_check.sh path/to/tinyshakespeare.txt [bench/gpu.py options, e.g. --sweep NAME ...]
 # All of it takes ~8 min, the app's tests ~1 more: pick the sweep's runs to stay inside one call.
@@ -19,7 +20,7 @@ import torch, huggingface_hub
 print(torch.__version__, torch.version.cuda, torch.backends.cudnn.version(), torch.cuda.get_device_name(), "hub", huggingface_hub.__version__)
 PY
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv 2>&1 | tee -a "$out/env.txt"
-python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "$out/tests.txt"
+python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_hardware.py 2>&1 | tee "$out/tests.txt"  # test_hardware: NVML finds the GPU torch finds
 if python3 -c "import gradio, gradio_client, spaces" 2>/dev/null; then
   python3 -m pytest -q -p no:cacheprovider tests/app/test_app_api.py 2>&1 | tee "$out/app_tests.txt"
 fi
