@@ -15,6 +15,7 @@ from .hardware import cuda_present
 # Adam diverges well before this (lr 1.0 ended a run at loss 493, 3.44 untrained); far above it, its
 # step overflows float32 and crashes. The app's field and the CLI share this bound.
 MAX_LR = 1.0
+LR_SCHEDULES = ("constant", "cosine")
 MAX_SEED = 2**31 - 1  # the app's field allows as much; torch's seed overflows past 2**64 - 1
 MAX_LENGTH = 10_000  # tokens one generation writes at most
 DEFAULT_MAX_VOCAB = 30_000
@@ -106,8 +107,6 @@ class TrainConfig:
             if value is not None and value < 1:
                 raise UserError(f"{name.replace('_', ' ')} must be ≥ 1, got {value}")
 
-
-LR_SCHEDULES = ("constant", "cosine")
 
 # What learned fastest in 60 s on one GPU (an H200; bench/gpu.py, the sweep in bench/RESULTS.md).
 # A GPU runs ~45 epochs of tiny Shakespeare in that time, so a wider, deeper model with strong
