@@ -37,7 +37,7 @@ from .devices import autocast, cpu_threads, describe, pick_device, pick_precisio
 from .errors import UserError
 from .heap import memory_kept
 from .loss import decoder_loss
-from .tokenizers import LARGE_UNKNOWN_SHARE, NOTICEABLE_UNKNOWN_SHARE, format_share, token_unit
+from .tokenizers import LARGE_UNKNOWN_SHARE, MOSTLY_HAN_SHARE, NOTICEABLE_UNKNOWN_SHARE, format_share, han_share, token_unit
 
 # The share of the probed matmul throughput (in the training precision) a whole training step
 # reaches on a GPU: on an H200 0.13 of its 8192³ bf16 product (bench/gpu.py: a 2 × 1024 LSTM at
@@ -83,6 +83,7 @@ class CorpusSummary:
     device: str
     seconds: float | None  # the time budget, if any
     unknown_share: float = 0.0  # of all its tokens, those outside the vocabulary (read as <unk>)
+    chinese_share: float = 0.0  # of its letters, those that are Chinese characters
 
     @property
     def epoch_seconds(self) -> float | None:
@@ -106,6 +107,7 @@ class CorpusSummary:
         lines = [
             f"**{_escape(self.name)}** — {format_bytes(self.size_bytes)}, {self.encoding}, {self.characters:,} characters",
             f"- **Vocabulary:** {self.vocab_size:,} distinct {unit}",
+            *self._language_lines(),
             *self._unknown_lines(),
             f"- **Split:** {self.train_tokens:,} tokens to learn from, {self.val_tokens:,} held out to measure progress "
             f"(the last {self.val_fraction:.0%})",
@@ -125,6 +127,16 @@ class CorpusSummary:
                 else f"- **Your budget:** {format_seconds(self.seconds)} ≈ {passes:.1f} passes over the text"
             )
         return "\n".join(lines)
+
+    def _language_lines(self) -> list[str]:
+        """A warning when word tokens would cut a Chinese text by rules that split words at spaces."""
+        if self.tokenizer != "word" or self.lang == "zh" or self.chinese_share < MOSTLY_HAN_SHARE:
+            return []
+        return [
+            f"- ⚠️ **This text is mostly Chinese characters** ({format_share(self.chinese_share)} of its letters), which "
+            f"the `{self.lang}` rules can't cut into words (they split at spaces): each phrase becomes one word. "
+            "Set the language to `zh: Chinese`, or use character tokens."
+        ]
 
     def _unknown_lines(self) -> list[str]:
         """A line on the tokens read as ``<unk>`` when they are noticeable; a warning with remedies when
@@ -159,7 +171,7 @@ def summarize_corpus(
     """
     config = config or TrainConfig()
     stats = _token_stats(str(path), _mtime(path), config.tokenizer, config.lang, config.val_fraction, config.min_freq, config.max_vocab, max_bytes)
-    name, size, encoding, characters, vocab_size, train_tokens, val_tokens, unknown = stats
+    name, size, encoding, characters, chinese, vocab_size, train_tokens, val_tokens, unknown = stats
     if val_tokens < 2:
         raise UserError("the validation part is too short: upload more text or raise the validation fraction")
     batch_size = fit_batch_size(train_tokens, config.seq_len, config.batch_size)
@@ -182,6 +194,7 @@ def summarize_corpus(
         device=describe(probe, pick_precision(probe, config.precision, config.hidden_size)) if probe else device,
         seconds=config.seconds,
         unknown_share=unknown,
+        chinese_share=chinese,
     )
 
 
@@ -195,7 +208,7 @@ def _mtime(path: str | Path) -> float:
 @functools.lru_cache(maxsize=8)
 def _token_stats(
     path: str, mtime: float, tokenizer: str, lang: str, val_fraction: float, min_freq: int | None, max_vocab: int, max_bytes: int
-) -> tuple[str, int, str, int, int, int, int, float]:
+) -> tuple[str, int, str, int, float, int, int, int, float]:
     """Cached per file version: word-level tokenizing a large file takes seconds."""
     corpus = read_corpus(path, max_bytes=max_bytes)
     data = prepare_dataset(corpus.text, tokenizer, lang=lang, val_fraction=val_fraction, min_freq=min_freq, max_vocab=max_vocab)
@@ -204,6 +217,7 @@ def _token_stats(
         corpus.size_bytes,
         corpus.encoding,
         len(corpus.text),
+        han_share(corpus.text),
         data.tokenizer.vocab_size,
         data.train_ids.numel(),
         data.val_ids.numel(),

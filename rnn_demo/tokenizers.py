@@ -38,6 +38,11 @@ LARGE_UNKNOWN_SHARE = 0.2
 # words with spaces (English: ~70 % of them); spaCy's blank Chinese, or Chinese text cut by the
 # English rules, has almost none.
 SPACED_WORDS_SHARE = 0.25
+# A text whose letters are this often Chinese characters needs the zh word language: the other
+# languages' rules split words at spaces, which Chinese has none of, so they keep whole phrases
+# ("寒随穷律变") as words, most of them seen once (the upload summary says so).
+MOSTLY_HAN_SHARE = 0.5
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 class Tokenizer:
@@ -166,6 +171,13 @@ def is_unk_literal(piece: str) -> bool:
     id 0, wrote all the same.
     """
     return piece.rstrip() == UNK
+
+
+def han_share(text: str, sample: int = 100_000) -> float:
+    """The share of Chinese characters among the letters of ``text`` (its first ``sample`` characters)."""
+    head = text[:sample]
+    letters = sum(ch.isalpha() for ch in head)  # Chinese characters are letters too (category Lo)
+    return len(_HAN.findall(head)) / letters if letters else 0.0
 
 
 def format_share(share: float) -> str:

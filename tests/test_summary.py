@@ -14,8 +14,8 @@ from rnn_demo.loss import decoder_loss
 from rnn_demo.summary import (
     STEP_OVERHEAD, decoder_seconds, estimate_tokens_per_second, layer_seconds, optimizer_seconds, parameter_count,
 )
-from rnn_demo.tokenizers import format_share
 from rnn_demo.config import GPU_DEFAULTS, TrainConfig
+from rnn_demo.tokenizers import format_share, han_share
 from tests.helpers import tiny_config
 
 
@@ -234,3 +234,35 @@ def test_text_mostly_outside_a_word_vocabulary_is_flagged(tmp_path, make_text, l
     assert result.unknown_share > least and result.as_dict()["unknown_share"] == result.unknown_share
     assert f"⚠️ **{format_share(result.unknown_share)} of the tokens are unknown**" in result.markdown()
     assert summary.summarize_corpus(corpus, TrainConfig(tokenizer="char")).unknown_share == 0.0
+
+
+def _chinese_poems(lines: int = 2000) -> str:
+    """Five-character lines from a small set of characters, as in the Tang poems."""
+    rng = random.Random(0)
+    chars = "春风花月夜山水云天地人心日长江秋雨雪鸟声开落歌酒客归来去"
+    return "".join(
+        "".join(rng.choice(chars) for _ in range(5)) + ("，" if i % 2 == 0 else "。\n") for i in range(lines)
+    )
+
+
+def test_han_share_counts_chinese_characters_among_letters():
+    assert han_share("Hello, world! 123") == 0.0
+    assert han_share(_chinese_poems(10)) == 1.0  # punctuation and line ends are not letters
+    assert han_share("春风 spring") == pytest.approx(2 / 8)
+    assert han_share("") == 0.0
+
+
+@pytest.mark.parametrize("tokenizer, lang, warned", [("word", "en", True), ("word", "xx", True), ("word", "zh", False), ("char", "en", False)])
+def test_word_tokens_on_a_chinese_text_without_zh_are_warned_about(tmp_path, tokenizer, lang, warned):
+    path = tmp_path / "poems.txt"
+    path.write_text(_chinese_poems(), encoding="utf-8")
+    markdown = summary.summarize_corpus(path, tiny_config(tokenizer=tokenizer, lang=lang), device="a GPU").markdown()
+    assert ("This text is mostly Chinese characters** (100.0 % of its letters)" in markdown) is warned
+    if warned:
+        assert f"the `{lang}` rules can't cut into words" in markdown and "`zh: Chinese`" in markdown
+
+
+def test_an_english_text_gets_no_language_warning(tmp_path, corpus_text):
+    path = tmp_path / "english.txt"
+    path.write_text(corpus_text, encoding="utf-8")
+    assert "Chinese" not in summary.summarize_corpus(path, tiny_config(tokenizer="word"), device="a GPU").markdown()
