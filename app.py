@@ -126,7 +126,7 @@ CSS = """
 
 # The core names settings as TrainConfig, the CLI and generate.py do: the app says them with its own
 # labels, and leaves out the remedies it has no field for (the held-out share, the gradient clip).
-FIELD_LABELS = {"length": "Length (tokens)", "temperature": "Temperature", "top-k": "Top-k", "top-p": "Top-p"}
+FIELD_LABELS = {"prompt": "Prompt (the model continues it)", "length": "Length (tokens)", "temperature": "Temperature", "top-k": "Top-k", "top-p": "Top-p"}
 APP_PHRASES = {
     "upload more text or raise the validation fraction": "upload more text (the last 10 % of it is held out to measure the model)",
     "lower the sequence length": "lower Window (tokens) under Advanced",

@@ -18,6 +18,10 @@ MAX_LR = 1.0
 LR_SCHEDULES = ("constant", "cosine")
 MAX_SEED = 2**31 - 1  # the app's field allows as much; torch's seed overflows past 2**64 - 1
 MAX_LENGTH = 10_000  # tokens one generation writes at most
+# Priming reads the prompt a token at a time (~0.3 ms each for the bundled 2 × 512 LSTM, whose
+# weights stream from memory at every step): this many characters take it ~1.5 s. A 260,000-character
+# prompt took 88 s before its first generated character.
+MAX_PROMPT_CHARS = 5_000
 DEFAULT_MAX_VOCAB = 30_000
 # spaCy's blank tokenizers that need no extra packages (ja and ko need more; NOTES §6), with what
 # they do. Chinese has no word segmenter without one (jieba, pkuseg): its blank tokenizer cuts the

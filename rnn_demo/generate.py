@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import torch
 
-from .config import MAX_LENGTH
+from .config import MAX_LENGTH, MAX_PROMPT_CHARS
 from .errors import UserError
 from .model import RNNLanguageModel
 from .tokenizers import Tokenizer
@@ -26,7 +26,9 @@ NOISE_BLOCK = 64  # sampling steps whose Gumbel noise is drawn at once
 STREAM_BLOCK = 16  # tokens drawn between yields (~1.3 ms of them at the default size)
 
 
-def check_settings(length: int, temperature: float, top_k: int, top_p: float) -> None:
+def check_settings(length: int, temperature: float, top_k: int, top_p: float, prompt: str = "") -> None:
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise UserError(f"prompt must be at most {MAX_PROMPT_CHARS:,} characters, got {len(prompt):,}")
     if not 1 <= length <= MAX_LENGTH:
         raise UserError(f"length must be between 1 and {MAX_LENGTH:,}, got {length}")
     if not (temperature == 0 or MIN_TEMPERATURE <= temperature < math.inf):  # NaN fails too
@@ -58,7 +60,7 @@ class Generation:
         top_p: float = 1.0,
         seed: int | None = None,
     ) -> None:
-        check_settings(length, temperature, top_k, top_p)
+        check_settings(length, temperature, top_k, top_p, prompt)
         self.model = model
         self.length, self.temperature, self.top_k, self.top_p = length, temperature, top_k, top_p
         # None or negative: a random seed, reported as .seed (as the app's -1; random.Random(-s) would repeat s)

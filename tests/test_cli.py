@@ -117,6 +117,12 @@ def test_sample_reports_unknown_prompt_characters(checkpoint):
     assert last_json(run.stdout)["unknown"] == ["☃"]
 
 
+def test_sample_refuses_a_prompt_too_long_to_prime_quickly(checkpoint):
+    run = cli("sample", checkpoint, "--prompt", "x" * 5_001, "--length", "10")
+    assert_one_line_error(run.returncode, run.stderr, "prompt must be at most 5,000 characters, got 5,001")
+    assert cli("sample", checkpoint, "--prompt", "x" * 5_000, "--length", "10").returncode == 0
+
+
 def test_evaluate_json(checkpoint, corpus_file):
     run = cli("evaluate", checkpoint, corpus_file, "--json")
     assert run.returncode == 0, run.stderr
