@@ -5,7 +5,8 @@ The app builds its page from this: its fields show the defaults for a GPU or for
 importing torch to ask (a second on a 2-core machine, a third of the app's start-up) would hold
 the page back. :func:`cuda_present` asks what torch's own NVML-based check asks
 (``PYTORCH_NVML_BASED_CUDA_CHECK=1``): the NVIDIA driver's management library for its GPUs, never
-the CUDA driver itself (which must stay untouched in ZeroGPU's main process). It says no where
+the CUDA driver itself (which must stay untouched in ZeroGPU's main process); where a container
+has the GPUs but not that library, their device files (``/dev/nvidia0`` …). It says no where
 torch would, for a CPU-only torch build and for ``CUDA_VISIBLE_DEVICES`` hiding every GPU; it can
 say yes where torch would not only when the driver is too old for torch's CUDA. AMD GPUs (ROCm
 builds) count as no GPU: the app then offers the CPU defaults.
@@ -17,6 +18,7 @@ import ctypes
 import functools
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 NVML_LIBRARIES = ("libnvidia-ml.so.1", "nvml.dll")
@@ -34,7 +36,7 @@ def usable_cores() -> int:
 @functools.cache
 def cuda_present() -> bool:
     """Whether torch will find a CUDA GPU here (see the module's docstring for how it is asked)."""
-    gpus = visible_gpus(nvml_gpu_count(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+    gpus = visible_gpus(driver_gpu_count(), os.environ.get("CUDA_VISIBLE_DEVICES"))
     return gpus > 0 and torch_has_cuda()
 
 
@@ -52,8 +54,9 @@ def visible_gpus(driver_count: int, cuda_visible_devices: str | None) -> int:
     return min(listed, driver_count)
 
 
-def nvml_gpu_count() -> int:
-    """The NVIDIA GPUs the driver reports (0 where there is no NVIDIA driver)."""
+def driver_gpu_count() -> int:
+    """The NVIDIA GPUs the driver reports through NVML; without NVML (a container given the GPUs but
+    only the compute libraries), the GPU device files; 0 where there is no NVIDIA driver."""
     for name in NVML_LIBRARIES:
         try:
             nvml = ctypes.CDLL(name)
@@ -66,7 +69,15 @@ def nvml_gpu_count() -> int:
             return count.value if nvml.nvmlDeviceGetCount_v2(ctypes.byref(count)) == 0 else 0
         finally:
             nvml.nvmlShutdown()
-    return 0
+    return gpu_device_files()
+
+
+def gpu_device_files(dev: str | Path = "/dev") -> int:
+    """How many ``nvidia<N>`` device files ``dev`` holds (one per GPU; ``nvidiactl`` and the like are not GPUs)."""
+    try:
+        return sum(1 for name in os.listdir(dev) if re.fullmatch(r"nvidia\d+", name))
+    except OSError:
+        return 0
 
 
 def torch_has_cuda() -> bool:

@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from rnn_demo.hardware import cuda_present, torch_has_cuda, usable_cores, visible_gpus
+from rnn_demo.hardware import cuda_present, gpu_device_files, torch_has_cuda, usable_cores, visible_gpus
 
 
 def test_cuda_present_agrees_with_torch():
@@ -41,3 +41,10 @@ def test_usable_cores_are_the_affinity_mask():
 )
 def test_cuda_visible_devices_narrows_the_drivers_gpus(driver_count, cuda_visible_devices, visible):
     assert visible_gpus(driver_count, cuda_visible_devices) == visible
+
+
+def test_without_nvml_the_gpus_are_counted_by_their_device_files(tmp_path):
+    for name in ("nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm", "nvidia-caps", "null"):
+        (tmp_path / name).touch()
+    assert gpu_device_files(tmp_path) == 2
+    assert gpu_device_files(tmp_path / "missing") == 0
