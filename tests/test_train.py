@@ -298,7 +298,7 @@ def test_a_run_resumes_in_the_other_precision(tmp_path, corpus_text, cell, first
 
 def test_a_gpu_run_gets_the_gpu_defaults_under_what_was_set():
     assert default_config(gpu=False) == TrainConfig()
-    assert default_config(gpu=None) == TrainConfig()  # no CUDA here
+    assert default_config(gpu=None) == default_config(gpu=torch.cuda.is_available())  # asked without torch (hardware.py)
     gpu = default_config(gpu=True, hidden_size=64, cell="gru")
     assert (gpu.hidden_size, gpu.cell) == (64, "gru")
     assert {k: getattr(gpu, k) for k in GPU_DEFAULTS if k != "hidden_size"} == {k: v for k, v in GPU_DEFAULTS.items() if k != "hidden_size"}
