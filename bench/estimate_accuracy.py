@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.machine import machine_info  # noqa: E402
 from bench.train_throughput import VOCAB, build, tokens_per_second  # noqa: E402
+from rnn_demo.config import TrainConfig  # noqa: E402
 from rnn_demo.devices import set_cpu_threads  # noqa: E402
 from rnn_demo.summary import estimate_tokens_per_second  # noqa: E402
-from rnn_demo.config import TrainConfig  # noqa: E402
 
 MODELS = [  # (layers, hidden, embedding)
     (1, 64, 32), (1, 128, 64), (1, 256, 64), (1, 384, 64), (1, 768, 64), (2, 256, 64), (2, 512, 128),

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.machine import machine_info  # noqa: E402
 from bench.time_to_quality import DEFAULT_CORPUS  # noqa: E402
 from bench.train_throughput import VOCAB, build, tokens_per_second  # noqa: E402
-from rnn_demo.summary import PROBE_SIZE, flops_per_token, probe_matmul  # noqa: E402
 from rnn_demo.config import GPU_DEFAULTS, TrainConfig  # noqa: E402
+from rnn_demo.summary import PROBE_SIZE, flops_per_token, probe_matmul  # noqa: E402
 from rnn_demo.train import Trainer  # noqa: E402
 
 THROUGHPUT_SIZES = [  # (layers, hidden, batch, seq_len)

@@ -21,11 +21,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.machine import machine_info  # noqa: E402
+from rnn_demo.config import TrainConfig  # noqa: E402
 from rnn_demo.devices import set_cpu_threads  # noqa: E402
 from rnn_demo.generate import Generation  # noqa: E402
 from rnn_demo.model import RNNLanguageModel  # noqa: E402
 from rnn_demo.tokenizers import UNK  # noqa: E402
-from rnn_demo.config import TrainConfig  # noqa: E402
 
 VOCAB = [UNK, "\n", *" abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.,;:!?'-&3$"]
 

@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.machine import machine_info  # noqa: E402
-from rnn_demo.evaluate import evaluate  # noqa: E402
 from rnn_demo.config import TrainConfig  # noqa: E402
+from rnn_demo.evaluate import evaluate  # noqa: E402
 from rnn_demo.train import Trainer  # noqa: E402
 
 DEFAULT_CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "tinyshakespeare.txt"

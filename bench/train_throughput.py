@@ -28,12 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.machine import APART, cross_core_penalty, machine_info  # noqa: E402
 from bench.tutorial_cells import TutorialLM  # noqa: E402
+from rnn_demo.config import TrainConfig  # noqa: E402
 from rnn_demo.devices import autocast, pick_precision, set_cpu_threads  # noqa: E402
 from rnn_demo.heap import memory_kept  # noqa: E402
 from rnn_demo.model import RNNLanguageModel  # noqa: E402
 from rnn_demo.summary import flops_per_token, matmul_speed  # noqa: E402
 from rnn_demo.tokenizers import UNK  # noqa: E402
-from rnn_demo.config import TrainConfig  # noqa: E402
 
 VOCAB = 65  # tiny Shakespeare's characters
 

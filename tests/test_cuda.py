@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from rnn_demo import checkpoint as ckpt
+from rnn_demo.config import TrainConfig
 from rnn_demo.generate import generate_text
 from rnn_demo.model import RNNLanguageModel
 from rnn_demo.session import train_events
-from rnn_demo.config import TrainConfig
 from rnn_demo.train import Trainer
 from tests.helpers import tiny_config
 from tests.test_cli import TINY, cli, last_json

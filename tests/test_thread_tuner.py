@@ -6,8 +6,8 @@ import threading
 import pytest
 import torch
 
-from rnn_demo.thread_tuner import ThreadTuner
 from rnn_demo.config import TrainConfig
+from rnn_demo.thread_tuner import ThreadTuner
 from rnn_demo.train import Trainer
 
 # Seconds per step on a 2-core machine, as measured there (bench/contention.py): two spinning

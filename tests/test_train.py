@@ -9,11 +9,11 @@ import safetensors.torch
 import torch
 
 from rnn_demo import checkpoint as ckpt
+from rnn_demo.config import GPU_DEFAULTS, TrainConfig, default_config
 from rnn_demo.devices import cpu_has_bf16, pick_precision
 from rnn_demo.errors import UserError
 from rnn_demo.evaluate import evaluate
 from rnn_demo.generate import generate_text
-from rnn_demo.config import GPU_DEFAULTS, TrainConfig, default_config
 from rnn_demo.train import Trainer
 from tests.helpers import tiny_config
 

@@ -16,10 +16,9 @@ import app
 from rnn_demo import session
 from rnn_demo.batches import fit_batch_size
 from rnn_demo.catalog import open_model
+from rnn_demo.config import GPU_DEFAULTS, MAX_LENGTH, TrainConfig
 from rnn_demo.errors import UserError
-from rnn_demo.config import MAX_LENGTH
 from rnn_demo.generate import check_settings, generate_text
-from rnn_demo.config import GPU_DEFAULTS, TrainConfig
 from rnn_demo.train import Trainer
 from tests.app.conftest import SMALL, settings
 
