@@ -20,7 +20,7 @@ import gradio as gr
 import pandas as pd
 
 from rnn_demo.app_settings import TRAINED, AppSettings
-from rnn_demo.catalog import ModelShelf
+from rnn_demo.catalog import ModelShelf, describe_architecture
 from rnn_demo.config import MAX_LENGTH, MAX_LR, WORD_LANGUAGES, TrainConfig
 from rnn_demo.data import SUFFIXES, read_corpus
 from rnn_demo.errors import UserError
@@ -382,9 +382,15 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
 
     @user_errors
     def load_model(model, repo_id, workspace):
-        if model == TRAINED and not (repo_id or "").strip() and (workspace is None or workspace.trained is None):
+        """Which model, and from where: read from its config.json (no torch until the first generation)."""
+        if (repo_id or "").strip():
+            return shelf.describe_model(repo_id)
+        if model != TRAINED:
+            return shelf.describe_model(model)
+        if workspace is None or workspace.trained is None:
             return "No model trained in this session yet: train one above. It appears here at its first validation."
-        return session.describe_model(*resolve(model, repo_id, workspace))
+        trained = workspace.require_model()
+        return describe_architecture(trained.architecture, f"this session ({trained.title})")
 
     @user_errors
     def generate(model, repo_id, prompt, length, temperature, top_k, top_p, seed, workspace, request: gr.Request):

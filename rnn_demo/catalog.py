@@ -2,15 +2,17 @@
 
 Pretrained models are looked up on the Hub when a repo is configured for them
 (``RNN_DEMO_MODELS="shakespeare-lstm=owner/repo,..."``) and served from the bundled
-``checkpoints/`` folder when none is configured or the Hub can't be reached; :func:`open_model`
-says which source served the model. :class:`ModelShelf` keeps the app's opened models, shared by
-every session.
+``checkpoints/`` folder when none is configured or the Hub can't be reached; :func:`locate` and
+:func:`open_model` say which source served the model. :class:`ModelShelf` keeps the app's
+pretrained models, shared by every session.
 
-Listing models needs no torch (the app lists them before torch is imported); opening one imports it.
+Listing, locating and describing models need no torch (the app does them before torch is
+imported); loading one imports it.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import threading
@@ -21,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import hub
-from .checkpoint_layout import is_checkpoint_folder
+from .checkpoint_layout import CONFIG_FILE, is_checkpoint_folder
+from .config import TrainConfig, parameter_count, token_unit
 from .errors import UserError
 
 if TYPE_CHECKING:
@@ -51,40 +54,74 @@ def pretrained_models(bundled_dir: Path = BUNDLED_DIR, configured: str | None = 
     return [Pretrained(n, repos.get(n), bundled.get(n)) for n in names]
 
 
-def open_model(
+def locate(
     source: str,
     *,
     token: str | None = None,
     endpoint: str | None = None,
     cache_dir: str | Path | None = None,
     catalog: list[Pretrained] | None = None,
-) -> tuple[RNNLanguageModel, str]:
-    """Load a model by folder path, pretrained name or Hub repo id; return it and where it came from."""
-    from .checkpoint import load_model  # torch loads with the first model opened, not with the list
-
+) -> tuple[Path, str]:
+    """The checkpoint folder a folder path, pretrained name or Hub repo id stands for (downloaded
+    if need be), and a line saying which source served it. Needs no torch."""
     hub_options = dict(token=token, endpoint=endpoint, cache_dir=cache_dir)
     source = source.strip()
     if not source:
         raise UserError("no model given")
     if os.path.isdir(source):  # unlike Path.is_dir, False for a name too long for the file system
-        return load_model(source), f"folder {source}"
+        return Path(source), f"folder {source}"
     entry = next((p for p in (catalog if catalog is not None else pretrained_models()) if source in (p.name, p.repo_id)), None)
     if entry is None:
         if not hub.looks_like_repo_id(source):
             raise UserError(f"{source!r}: no such checkpoint folder, pretrained model or Hub repo id (owner/name)")
-        return load_model(hub.download(source, **hub_options)), f"Hugging Face Hub ({source})"
+        return hub.download(source, **hub_options), f"Hugging Face Hub ({source})"
     if entry.repo_id:
         try:
-            return load_model(hub.download(entry.repo_id, **hub_options)), f"Hugging Face Hub ({entry.repo_id})"
+            return hub.download(entry.repo_id, **hub_options), f"Hugging Face Hub ({entry.repo_id})"
         except hub.HubUnreachable:
             if entry.folder is None:
                 raise
-            return load_model(entry.folder), f"bundled checkpoints/{entry.name} (the Hub was unreachable)"
-    return load_model(entry.folder), f"bundled checkpoints/{entry.name}"
+            return entry.folder, f"bundled checkpoints/{entry.name} (the Hub was unreachable)"
+    return entry.folder, f"bundled checkpoints/{entry.name}"
+
+
+def open_model(source: str, **options) -> tuple[RNNLanguageModel, str]:
+    """Load a model by folder path, pretrained name or Hub repo id (:func:`locate`'s ``options``);
+    return it and where it came from."""
+    folder, origin = locate(source, **options)
+    return _load(folder), origin
+
+
+def _load(folder: Path) -> RNNLanguageModel:
+    from .checkpoint import load_model  # torch loads with the first model opened, not with the list
+
+    return load_model(folder)
+
+
+def describe_architecture(architecture: dict, origin: str) -> str:
+    """One Markdown line about a model — kind, size, vocabulary, and where it was served from — from
+    its ``config.json`` alone, so the app describes a pretrained model without importing torch."""
+    tokenizer = architecture["tokenizer"]
+    vocab = len(tokenizer["vocab"])
+    shape = TrainConfig(**{k: architecture[k] for k in ("cell", "embedding_size", "hidden_size", "num_layers", "tie_weights") if k in architecture})
+    unit = token_unit(tokenizer["type"], tokenizer.get("lang", "en"))
+    return (
+        f"{shape.cell.upper()} {shape.num_layers}×{shape.hidden_size}, {parameter_count(shape, vocab):,} parameters, "
+        f"{vocab:,} {unit} in its vocabulary — served from **{origin}**"
+    )
+
+
+@dataclass
+class _Shelved:
+    folder: Path
+    origin: str
+    expires: float  # monotonic time after which the source is looked up again
+    model: RNNLanguageModel | None = None  # loaded at the first generation, not to be described
 
 
 class ModelShelf:
-    """Pretrained models opened once and shared by every session (read-only, CPU).
+    """Pretrained models located once and shared by every session (read-only, CPU): described from
+    their ``config.json``, loaded when first sampled from.
 
     A model served from the bundled folder because the Hub was unreachable is kept only for
     ``retry_after`` seconds, so the Hub is tried again once it may be back.
@@ -94,7 +131,7 @@ class ModelShelf:
         self.settings = settings
         self.retry_after = retry_after
         self.capacity = capacity  # models kept at most (any Hub repo id can be asked for)
-        self._models: OrderedDict[str, tuple[RNNLanguageModel, str, float]] = OrderedDict()
+        self._shelf: OrderedDict[str, _Shelved] = OrderedDict()
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
@@ -107,8 +144,22 @@ class ModelShelf:
             for p in self.settings.catalog()
         ]
 
+    def describe_model(self, source: str) -> str:
+        """A pretrained name or a Hub repo id → a line on the model and where it came from (no torch)."""
+        shelved = self._shelved(source)
+        try:
+            return describe_architecture(json.loads(Path(shelved.folder, CONFIG_FILE).read_text(encoding="utf-8")), shelved.origin)
+        except (ValueError, KeyError, TypeError, AttributeError):  # a JSONDecodeError is a ValueError
+            raise UserError(f"{source}: not a compatible checkpoint (its {CONFIG_FILE} does not describe an LSTM or GRU of this app)") from None
+
     def open(self, source: str) -> tuple[RNNLanguageModel, str]:
         """A pretrained name or a Hub repo id → the model and a line saying where it came from."""
+        shelved = self._shelved(source)
+        if shelved.model is None:
+            shelved.model = _load(shelved.folder).eval()
+        return shelved.model, shelved.origin
+
+    def _shelved(self, source: str) -> _Shelved:
         source = (source or "").strip()
         if not source:
             raise UserError("no model given: pick a pretrained model or give a Hub repo id (owner/name)")
@@ -118,17 +169,17 @@ class ModelShelf:
             names = ", ".join(p.name for p in catalog) or "none"
             raise UserError(f"{source!r} is neither a pretrained model ({names}) nor a Hub repo id (owner/name)")
         with self._lock:
-            cached = self._models.get(source)
-            if cached and cached[2] > time.monotonic():
-                self._models.move_to_end(source)
-                return cached[0], cached[1]
+            shelved = self._shelf.get(source)
+            if shelved and shelved.expires > time.monotonic():
+                self._shelf.move_to_end(source)
+                return shelved
         if not known and os.path.exists(source):  # a path on this server is not a Hub repo id
             raise UserError(f"{source!r} is not a Hub repo id")
-        model, origin = open_model(source, endpoint=self.settings.hub_endpoint, catalog=catalog)
-        model.eval()
+        folder, origin = locate(source, endpoint=self.settings.hub_endpoint, catalog=catalog)
         keep = self.retry_after if "unreachable" in origin else math.inf
+        shelved = _Shelved(Path(folder), origin, time.monotonic() + keep)
         with self._lock:
-            self._models[source] = (model, origin, time.monotonic() + keep)
-            while len(self._models) > self.capacity:
-                self._models.popitem(last=False)
-        return model, origin
+            self._shelf[source] = shelved
+            while len(self._shelf) > self.capacity:
+                self._shelf.popitem(last=False)
+        return shelved

@@ -125,3 +125,20 @@ def default_config(gpu: bool | None = None, **settings) -> TrainConfig:
     if gpu is None:
         gpu = cuda_present()
     return TrainConfig(**{**(GPU_DEFAULTS if gpu else {}), **settings})
+
+
+def parameter_count(config: TrainConfig, vocab_size: int) -> int:
+    """Parameters of the model ``config`` builds for this vocabulary (as ``RNNLanguageModel`` counts them)."""
+    gates = 4 if config.cell == "lstm" else 3
+    hidden, count, inputs = config.hidden_size, vocab_size * config.embedding_size, config.embedding_size
+    for _ in range(config.num_layers):
+        count += gates * hidden * (inputs + hidden + 2)
+        inputs = hidden
+    if not config.tie_weights:
+        count += hidden * vocab_size
+    return count + vocab_size
+
+
+def token_unit(kind: str, lang: str = "en") -> str:
+    """What a model's tokens are, in words: spaCy's blank Chinese cuts into single characters."""
+    return "characters" if kind == "char" or lang == "zh" else "words"

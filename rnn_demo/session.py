@@ -34,14 +34,13 @@ from . import hub
 from .app_settings import TRAINED
 from .card import model_card
 from .checkpoint import save_model, zip_folder
-from .config import TrainConfig
+from .config import TrainConfig, token_unit
 from .errors import UserError
 from .evaluate import evaluate
 from .generate import Generation, generate_text
 from .model import RNNLanguageModel
 from .stopping import Stopped, stoppable
 from .summary import format_seconds
-from .tokenizers import token_unit
 from .train import Progress, Trainer
 
 # ----- training -------------------------------------------------------------------------------
@@ -525,16 +524,6 @@ def training_sessions() -> int:
 
 
 # ----- pretrained models ----------------------------------------------------------------------
-
-
-def describe_model(model: RNNLanguageModel, origin: str) -> str:
-    """One Markdown line about a model: kind, size, vocabulary, and where it was served from."""
-    tokenizer = model.tokenizer
-    unit = token_unit(tokenizer.kind, getattr(tokenizer, "lang", "en"))
-    return (
-        f"{model.cell.upper()} {model.num_layers}×{model.hidden_size}, {model.parameter_count:,} parameters, "
-        f"{tokenizer.vocab_size:,} {unit} in its vocabulary — served from **{origin}**"
-    )
 
 
 # ----- sampling -------------------------------------------------------------------------------

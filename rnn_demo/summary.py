@@ -30,14 +30,14 @@ from pathlib import Path
 import torch
 
 from .batches import fit_batch_size, prepare_dataset
-from .config import TrainConfig
+from .config import TrainConfig, parameter_count, token_unit
 from .data import DEFAULT_MAX_BYTES, read_corpus
 from . import recurrence
 from .devices import autocast, cpu_threads, describe, pick_device, pick_precision
 from .errors import UserError
 from .heap import memory_kept
 from .loss import decoder_loss
-from .tokenizers import LARGE_UNKNOWN_SHARE, MOSTLY_HAN_SHARE, NOTICEABLE_UNKNOWN_SHARE, format_share, han_share, token_unit
+from .tokenizers import LARGE_UNKNOWN_SHARE, MOSTLY_HAN_SHARE, NOTICEABLE_UNKNOWN_SHARE, format_share, han_share
 
 # The share of the probed matmul throughput (in the training precision) a whole training step
 # reaches on a GPU: on an H200 0.13 of its 8192³ bf16 product (bench/gpu.py: a 2 × 1024 LSTM at
@@ -223,18 +223,6 @@ def _token_stats(
         data.val_ids.numel(),
         data.unknown_share(),
     )
-
-
-def parameter_count(config: TrainConfig, vocab_size: int) -> int:
-    """Parameters of the model ``config`` builds for this vocabulary (as ``RNNLanguageModel`` counts them)."""
-    gates = 4 if config.cell == "lstm" else 3
-    hidden, count, inputs = config.hidden_size, vocab_size * config.embedding_size, config.embedding_size
-    for _ in range(config.num_layers):
-        count += gates * hidden * (inputs + hidden + 2)
-        inputs = hidden
-    if not config.tie_weights:
-        count += hidden * vocab_size
-    return count + vocab_size
 
 
 def flops_per_token(config: TrainConfig, vocab_size: int) -> float:

@@ -185,12 +185,6 @@ def format_share(share: float) -> str:
     return "< 0.1 %" if 0 < share < 0.0005 else f"{share * 100:.1f} %"
 
 
-@functools.lru_cache(maxsize=None)
-def token_unit(kind: str, lang: str = "en") -> str:
-    """What a model's tokens are, in words: spaCy's blank Chinese cuts into single characters."""
-    return "characters" if kind == "char" or lang == "zh" else "words"
-
-
 def blank_pipeline(lang: str):
     """``spacy.blank(lang)``: the tokenizer rules alone, no model download. Imported on demand."""
     import spacy  # slow to import (~5 s): only when word level is asked for

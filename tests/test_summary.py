@@ -12,9 +12,9 @@ from rnn_demo import recurrence, summary
 from rnn_demo.devices import set_cpu_threads
 from rnn_demo.loss import decoder_loss
 from rnn_demo.summary import (
-    STEP_OVERHEAD, decoder_seconds, estimate_tokens_per_second, layer_seconds, optimizer_seconds, parameter_count,
+    STEP_OVERHEAD, decoder_seconds, estimate_tokens_per_second, layer_seconds, optimizer_seconds,
 )
-from rnn_demo.config import GPU_DEFAULTS, TrainConfig
+from rnn_demo.config import GPU_DEFAULTS, TrainConfig, parameter_count
 from rnn_demo.tokenizers import format_share, han_share
 from tests.helpers import tiny_config
 

@@ -1,5 +1,5 @@
-"""The page is served before torch is imported (a third of the start-up on 2 cores, bench/startup.py),
-and the first requests that need torch import it, two at once included.
+"""The page is served, and its models listed and described, before torch is imported (a third of the
+start-up on 2 cores, bench/startup.py); the first requests that need torch import it, two at once included.
 
 Run in a fresh process: this test session imported torch long ago.
 """
@@ -26,7 +26,9 @@ seen = {"built": "torch" in sys.modules}
 port = int(sys.argv[1])
 demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_options(settings))
 url = f"http://127.0.0.1:{port}/"
-seen["models"] = Client(url, verbose=False).predict(api_name="/models")
+client = Client(url, verbose=False)
+seen["models"] = client.predict(api_name="/models")
+seen["described"] = client.predict(model=seen["models"][0]["name"], repo_id="", api_name="/load_model")
 seen["served"] = "torch" in sys.modules
 
 texts = []
@@ -43,7 +45,7 @@ print(json.dumps(seen))
 """
 
 
-def test_the_page_is_served_and_models_listed_before_torch_loads_and_the_first_requests_load_it():
+def test_the_page_is_served_and_models_listed_and_described_before_torch_loads_and_the_first_requests_load_it():
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "RNN_DEMO_THREADS": "1", "RNN_DEMO_MODELS": ""}
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(free_port())], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
@@ -52,6 +54,7 @@ def test_the_page_is_served_and_models_listed_before_torch_loads_and_the_first_r
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert (seen["built"], seen["served"]) == (False, False)
     assert [m["name"] for m in seen["models"]] == sorted(p.name for p in (ROOT / "checkpoints").iterdir() if p.is_dir())
+    assert " parameters, " in seen["described"] and seen["described"].endswith(f"checkpoints/{seen['models'][0]['name']}**")
     first, second = seen["texts"]
     assert first == second and first.startswith("The") and len(first) > 20  # same seed, same text, both threads
     assert seen["generated"]
