@@ -85,10 +85,16 @@ def locate(
     return entry.folder, f"bundled checkpoints/{entry.name}"
 
 
-def open_model(source: str, **options) -> tuple[RNNLanguageModel, str]:
-    """Load a model by folder path, pretrained name or Hub repo id (:func:`locate`'s ``options``);
-    return it and where it came from."""
-    folder, origin = locate(source, **options)
+def open_model(
+    source: str,
+    *,
+    token: str | None = None,
+    endpoint: str | None = None,
+    cache_dir: str | Path | None = None,
+    catalog: list[Pretrained] | None = None,
+) -> tuple[RNNLanguageModel, str]:
+    """Load a model by folder path, pretrained name or Hub repo id; return it and where it came from."""
+    folder, origin = locate(source, token=token, endpoint=endpoint, cache_dir=cache_dir, catalog=catalog)
     return _load(folder), origin
 
 

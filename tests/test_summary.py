@@ -74,10 +74,13 @@ def test_a_layer_is_timed_in_the_training_kernels_and_once_per_shape(probes, mon
     assert 0 < per_step < 1 and 0 <= per_window < 1
     steps, rows, inputs = calls[1][0]
     assert 2 <= steps <= 32 and (rows, inputs) == (16, 24)
-    assert [shape[0] for shape, _ in calls] == [2 * steps] + [steps] * 2 + [2 * steps] * 2, "a warm-up, then n and 2n steps, twice each"
-    assert layer_seconds("lstm", 16, 24, 32, "fp32") == first and len(calls) == 5, "measured once"
+    # A warm-up, then n and 2n steps: twice each when the warm-up was quick (under 0.1 s), else once
+    # (a cold process's first oneDNN calls can take that long).
+    assert [shape[0] for shape, _ in calls] in ([2 * steps, steps, steps, 2 * steps, 2 * steps], [2 * steps, steps, 2 * steps])
+    timed = len(calls)
+    assert layer_seconds("lstm", 16, 24, 32, "fp32") == first and len(calls) == timed, "measured once"
     layer_seconds("lstm", 16, 24, 48, "fp32")
-    assert len(calls) == 10, "another shape is timed again"
+    assert len(calls) > timed, "another shape is timed again"
 
 
 def test_a_first_layer_reading_a_table_is_timed_on_tokens_enough_for_the_table(probes, monkeypatch):
@@ -126,15 +129,17 @@ def test_the_decoder_is_timed_in_the_training_loss_per_token_and_per_step(probes
     probes[("cpu", 1, "fp32")] = slow_matmul
     rows = []
 
-    def slow(inputs, *rest):  # 30 ms more per call and 50 µs more per row than the real loss
+    def slow(inputs, *rest):  # 30 ms more per call and 150 µs more per row than the real loss
         rows.append(inputs.shape[1])
-        time.sleep(0.030 + 50e-6 * inputs.shape[1])
+        time.sleep(0.030 + 150e-6 * inputs.shape[1])
         return decoder_loss(inputs, *rest)
 
     monkeypatch.setattr(summary, "decoder_loss", slow)
     per_token, per_step = decoder_seconds(16, 2500, "fp32")
     assert rows == [2 * rows[1]] + [rows[1]] * 2 + [2 * rows[1]] * 2, "a warm-up, then n and 2n rows, twice each"
-    assert per_token - real_token == pytest.approx(50e-6, abs=15e-6)
+    # A 2 ms hiccup in one of the timed calls (~125 rows) moves this by 16 µs: at 50 µs a row, ±15 µs
+    # failed a fresh-clone CI run (65.7 µs read). The 2n-row call stays under the 0.1 s that repeats.
+    assert per_token - real_token == pytest.approx(150e-6, abs=45e-6)
     assert per_step - real_step == pytest.approx(0.030, abs=0.010)
 
 
