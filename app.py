@@ -19,7 +19,7 @@ from types import ModuleType
 import gradio as gr
 import pandas as pd
 
-from rnn_demo.app_settings import TRAINED, AppSettings
+from rnn_demo.app_settings import NOT_TRAINED, TRAINED, AppSettings
 from rnn_demo.catalog import ModelShelf, describe_architecture
 from rnn_demo.config import MAX_LENGTH, MAX_LR, WORD_LANGUAGES, TrainConfig
 from rnn_demo.data import SUFFIXES, read_corpus
@@ -109,6 +109,7 @@ HOW_IT_WORKS = """
   1 samples the model's own probabilities, above 1 gets wild. **Top-k** and **top-p** cut off unlikely tokens.
   The same **seed** with the same settings gives the same text.
 """
+OR_PRETRAINED = ", or pick a pretrained model"  # what else Generate can do without a model of yours
 NO_CORPUS = "Upload a `.txt`, `.md` or `.csv` (with a `text` column) file, in any common encoding. Tip: a few hundred KB of text from one author trains well in a minute."
 CSS = """
 .status-box { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 14px !important; min-height: 4.5em; }
@@ -311,12 +312,13 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
         text = read_corpus(corpus, max_bytes=settings.max_bytes)
         ws = workspace if workspace is not None else session.Workspace(request.session_hash)
         source = {"name": text.name, "size_bytes": text.size_bytes, "encoding": text.encoding}
+        view = session.RunView(config, text.name, previous=ws.trained)
+        stop = ws.start_run()  # refused while this session trains already; from here on, the finally below ends it
+        ws.last_run, outcome = view, "stopped"
         if ON_ZERO_GPU:  # a forked worker: only its yields come back
             events = train_on_device(text.text, config, source)
         else:
-            events = session.train_events(text.text, config, source, on_stop=ws.keep, stop=ws.new_run())
-        view = ws.last_run = session.RunView(config, text.name, previous=ws.trained)
-        ws.running, outcome = True, "stopped"
+            events = session.train_events(text.text, config, source, on_stop=ws.keep, stop=stop)
         try:
             yield view.status, loss_frame([]), view.samples_text, ws
             for event in events:
@@ -366,7 +368,7 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
     def download(workspace) -> str:
         """The model this session trained, as a zipped checkpoint folder (scripts: ``/download``)."""
         if workspace is None:
-            raise UserError("you haven't trained a model in this session yet: train one first")
+            raise UserError(NOT_TRAINED)
         workspace.wait_idle()
         return str(workspace.checkpoint_zip())
 
@@ -375,8 +377,8 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
             return shelf.open(repo_id)
         if model == TRAINED:
             if workspace is None:
-                raise UserError("you haven't trained a model in this session yet: train one first, or pick a pretrained model")
-            trained = workspace.require_model()
+                raise UserError(NOT_TRAINED + OR_PRETRAINED)
+            trained = workspace.require_model(remedy=OR_PRETRAINED)
             return trained.model(), f"this session ({trained.title})"
         return shelf.open(model)
 
@@ -432,7 +434,7 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
     @user_errors
     def push(repo_id, token, private, workspace):
         if workspace is None:
-            raise UserError("you haven't trained a model in this session yet: train one first")
+            raise UserError(NOT_TRAINED)
         url = workspace.push(repo_id, token, private=bool(private), endpoint=settings.hub_endpoint)
         return f"✓ Pushed to {url} — the token was used for this upload only, and has been cleared.", ""
 

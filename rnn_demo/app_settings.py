@@ -18,6 +18,7 @@ from .errors import UserError
 from .hardware import usable_cores
 
 TRAINED = "my model"  # the model choice meaning "the model trained in this session"
+NOT_TRAINED = "you haven't trained a model in this session yet: train one first"
 SAMPLE_LENGTH = {"char": 200, "word": 50}  # the sample shown at each validation, in tokens
 MAX_EVAL_INTERVAL = 15.0  # seconds between validations (and samples) in the app, at most
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from . import hub
-from .app_settings import TRAINED
+from .app_settings import NOT_TRAINED, TRAINED
 from .card import model_card
 from .checkpoint import save_model, zip_folder
 from .config import TrainConfig, token_unit
@@ -423,24 +423,31 @@ class Workspace:
     def keep(self, model: TrainedModel) -> None:
         self.trained = model
 
-    def new_run(self) -> threading.Event:
-        """The stop signal for the run about to start (:func:`train_events`' ``stop``)."""
-        self._stop = threading.Event()
-        return self._stop
+    def start_run(self) -> threading.Event:
+        """Mark this session's training run as started; return its stop signal (:func:`train_events`'
+        ``stop``). One at a time: a second (a script's, when the server trains several at once) would
+        race the first to become "my model", and Stop would reach only one of them."""
+        with self._lock:
+            if self.running:
+                raise UserError("this session is already training a model: stop it, or wait for it to end, before training another")
+            self.running = True
+            self._stop = threading.Event()
+            return self._stop
 
     def stop(self) -> None:
         """End this session's run now: within one time step, not after its step (a big model's takes seconds)."""
         self._stop.set()
 
-    def require_model(self, wait: float = 5.0) -> TrainedModel:
-        """The trained model; if a stopped run is still wrapping up, wait up to ``wait`` seconds for it."""
+    def require_model(self, wait: float = 5.0, remedy: str = "") -> TrainedModel:
+        """The trained model; if a stopped run is still wrapping up, wait up to ``wait`` seconds for it.
+        ``remedy``: what else the caller could do without one (sampling: pick a pretrained model)."""
         deadline = time.monotonic() + wait
         while self.trained is None and self.running and time.monotonic() < deadline:
             time.sleep(0.05)
         if self.trained is None and self.running:
             raise UserError("your model is still training: it becomes usable at its first validation, in a few seconds")
         if self.trained is None:
-            raise UserError("you haven't trained a model in this session yet: train one first, or pick a pretrained model")
+            raise UserError(NOT_TRAINED + remedy)
         return self.trained
 
     def wait_idle(self, timeout: float = 10.0) -> None:

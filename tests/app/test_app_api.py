@@ -260,11 +260,30 @@ def test_my_model_before_the_first_run_validates_says_it_is_still_training():
 
 
 def test_my_model_before_training_is_a_clear_error(client):
-    with pytest.raises(AppError, match="haven't trained a model"):
+    with pytest.raises(AppError, match="haven't trained a model in this session yet: train one first, or pick a pretrained model$"):
         client.predict(model=session.TRAINED, api_name="/generate")
     assert "No model trained" in client.predict(model=session.TRAINED, api_name="/load_model")
-    with pytest.raises(AppError, match="haven't trained a model"):
-        client.predict(api_name="/download")
+    client.predict(model="tiny-lstm", length=5, api_name="/generate")  # the session now has a workspace, without a model
+    with pytest.raises(AppError, match="haven't trained a model in this session yet: train one first, or pick a pretrained model$"):
+        client.predict(model=session.TRAINED, api_name="/generate")
+    for endpoint, arguments in (("/download", {}), ("/push", {"repo_id": "me/rnn", "token": "hf_x"})):
+        with pytest.raises(AppError, match="haven't trained a model in this session yet: train one first$"):  # no pretrained remedy
+            client.predict(**arguments, api_name=endpoint)
+
+
+def test_a_session_trains_one_model_at_a_time(client, corpus_file):
+    """The server trains two runs at once (two sessions'); a second from the same session would race
+    the first to become its model, and /stop would reach only one: it is refused, the first goes on."""
+    job = client.submit(handle_file(str(corpus_file)), seconds=20, api_name="/train", **SMALL)
+    for status, _, _ in job:
+        if status.startswith("Training a"):
+            break
+    with pytest.raises(AppError, match="^this session is already training a model: stop it, or wait for it to end"):
+        client.predict(handle_file(str(corpus_file)), seconds=5, api_name="/train", **SMALL)
+    assert session.training_sessions() == 1
+    client.predict(api_name="/stop")
+    assert "Stopped" in job.result()[0]
+    assert "Done" in client.predict(handle_file(str(corpus_file)), seconds=5, api_name="/train", **SMALL)[0]  # then it may train again
 
 
 def test_two_clients_training_at_once_never_see_each_others_models(make_client, corpus_file, corpus_b):
