@@ -389,9 +389,9 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
             return shelf.describe_model(repo_id)
         if model != TRAINED:
             return shelf.describe_model(model)
-        if workspace is None or workspace.trained is None:
+        trained = workspace.trained if workspace is not None else None
+        if trained is None:
             return "No model trained in this session yet: train one above. It appears here at its first validation."
-        trained = workspace.require_model()
         return describe_architecture(trained.architecture, f"this session ({trained.title})")
 
     @user_errors

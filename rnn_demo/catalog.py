@@ -122,6 +122,7 @@ class _Shelved:
     folder: Path
     origin: str
     expires: float  # monotonic time after which the source is looked up again
+    description: str | None = None  # read from its config.json once
     model: RNNLanguageModel | None = None  # loaded at the first generation, not to be described
 
 
@@ -153,10 +154,13 @@ class ModelShelf:
     def describe_model(self, source: str) -> str:
         """A pretrained name or a Hub repo id → a line on the model and where it came from (no torch)."""
         shelved = self._shelved(source)
-        try:
-            return describe_architecture(json.loads(Path(shelved.folder, CONFIG_FILE).read_text(encoding="utf-8")), shelved.origin)
-        except (ValueError, KeyError, TypeError, AttributeError):  # a JSONDecodeError is a ValueError
-            raise UserError(f"{source}: not a compatible checkpoint (its {CONFIG_FILE} does not describe an LSTM or GRU of this app)") from None
+        if shelved.description is None:  # every page load asks: a word model's config.json holds its vocabulary
+            try:
+                architecture = json.loads(Path(shelved.folder, CONFIG_FILE).read_text(encoding="utf-8"))
+                shelved.description = describe_architecture(architecture, shelved.origin)
+            except (ValueError, KeyError, TypeError, AttributeError):  # a JSONDecodeError is a ValueError
+                raise UserError(f"{source}: not a compatible checkpoint (its {CONFIG_FILE} does not describe an LSTM or GRU of this app)") from None
+        return shelved.description
 
     def open(self, source: str) -> tuple[RNNLanguageModel, str]:
         """A pretrained name or a Hub repo id → the model and a line saying where it came from."""
