@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import fields
 
+from .config import MAX_PROMPT_CHARS
 from .errors import UserError
 
 
@@ -91,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = commands.add_parser("sample", help="generate text", description="Generate text from a checkpoint folder, a bundled model name or a Hub repo id.")
     sample.add_argument("model", help=MODEL_HELP)
-    sample.add_argument("--prompt", default="")
+    sample.add_argument("--prompt", default="", help=f"text the model continues (at most {MAX_PROMPT_CHARS:,} characters)")
     sample.add_argument("--length", type=int, default=500, help="tokens to generate (default 500)")
     sample.add_argument("--temperature", type=float, default=0.8, help="0 = greedy (default 0.8)")
     sample.add_argument("--top-k", type=int, default=0, help="0 = no limit")
