@@ -71,7 +71,7 @@ class TrainedModel:
     @property
     def title(self) -> str:
         s = self.summary
-        val = s.get("best_val_loss") or s.get("val_loss")
+        val = s.get("val_loss")  # over the whole held-out text when the run ended, as its status said
         corpus = (s.get("source") or {}).get("name", "your corpus")
         loss = f", validation loss {val:.3f}" if val is not None else ""
         return f"{s['cell'].upper()} trained on {corpus} ({s['steps']:,} steps{loss})"
@@ -196,7 +196,10 @@ def train_events(
                 latest = progress
                 interval.add(progress)
                 validated = progress.val_loss is not None
-                if not (validated or progress.done or time.monotonic() - last >= every):
+                # The step that spends the budget is always reported: the final validation follows,
+                # seconds for a big vocabulary or model, and the status says so meanwhile.
+                spent = progress.remaining == 0
+                if not (validated or progress.done or spent or time.monotonic() - last >= every):
                     continue
                 model = _snapshot(trainer) if validated or progress.done else None
             last, finished = time.monotonic(), progress.done
@@ -334,7 +337,9 @@ class RunView:
             parts.append(f"training loss {p['train_loss']:.3f}")
         if p.get("best_val_loss") is not None:
             parts.append(f"best validation loss {p['best_val_loss']:.3f}")
-        if p.get("remaining") is not None:
+        if p.get("remaining") == 0:
+            parts.append(f"{format_seconds(p.get('elapsed', 0.0))} elapsed: time's up, scoring the model on the held-out text…")
+        elif p.get("remaining") is not None:
             parts.append(f"{format_seconds(p.get('elapsed', 0.0))} elapsed, {format_seconds(p['remaining'])} left")
         parts.append(speed)
         return " · ".join(parts)

@@ -384,7 +384,7 @@ def test_a_second_run_says_it_replaces_my_model_and_when(client, corpus_file):
 
 
 def _previous() -> session.TrainedModel:
-    return session.TrainedModel({}, {}, {"cell": "gru", "steps": 120, "best_val_loss": 2.5, "source": {"name": "old.txt"}})
+    return session.TrainedModel({}, {}, {"cell": "gru", "steps": 120, "val_loss": 2.5, "best_val_loss": 2.5, "source": {"name": "old.txt"}})
 
 
 def test_the_replacement_note_lasts_until_this_run_hands_over_a_model():
