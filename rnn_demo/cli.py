@@ -14,9 +14,8 @@ import sys
 import time
 from dataclasses import fields
 
-from .config import MAX_PROMPT_CHARS
+from .config import GPU_DEFAULTS, MAX_PROMPT_CHARS, TrainConfig
 from .errors import UserError
-
 
 
 def _number(text: str) -> float:
@@ -46,6 +45,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _with_default(name: str, text: str = "", unit: str = "") -> str:
+    """``text`` and the setting's default, read from TrainConfig and GPU_DEFAULTS so the help can't
+    drift from them (it had said dropout 0, which a GPU run's default is not)."""
+    cpu = getattr(TrainConfig, name)
+    gpu = GPU_DEFAULTS.get(name, cpu)
+    default = f"default {cpu:g}{unit}" if isinstance(cpu, float) else f"default {cpu}{unit}"
+    if gpu != cpu:
+        default += f"; on a GPU {gpu:g}{unit}" if isinstance(gpu, float) else f"; on a GPU {gpu}{unit}"
+    return f"{text} ({default})" if text else default
+
+
 MODEL_HELP = "a checkpoint folder, a bundled model's name (a folder of checkpoints/, e.g. shakespeare-lstm) or a Hub repo id (owner/name)"
 
 
@@ -55,34 +65,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model on a text corpus", description="Train an LSTM or GRU language model on a .txt, .md or .csv corpus; unset options keep the benchmarked defaults.")
     train.add_argument("corpus", help="a .txt, .md or .csv (with a 'text' column) file")
-    train.add_argument("--cell", choices=["lstm", "gru"])
-    train.add_argument("--tokenizer", choices=["char", "word"])
-    train.add_argument("--lang", help="spaCy language for --tokenizer word (en, xx, de, ...; zh cuts Chinese into single characters)")
-    train.add_argument("--seconds", type=float, help="time budget (default 60 unless --steps is given)")
+    train.add_argument("--cell", choices=["lstm", "gru"], help=_with_default("cell"))
+    train.add_argument("--tokenizer", choices=["char", "word"], help=_with_default("tokenizer"))
+    train.add_argument("--lang", help=_with_default("lang", "spaCy language for --tokenizer word (en, xx, de, ...; zh cuts Chinese into single characters)"))
+    train.add_argument("--seconds", type=float, help=_with_default("seconds", "time budget; with --steps alone, none", " s"))
     train.add_argument("--steps", type=int, help="step budget")
-    train.add_argument("--hidden", dest="hidden_size", type=int)
-    train.add_argument("--layers", dest="num_layers", type=int)
-    train.add_argument("--embedding", dest="embedding_size", type=int)
-    train.add_argument("--dropout", type=float, help="share of the embeddings and layer outputs zeroed while training (default 0)")
-    train.add_argument("--tie-weights", action="store_true", default=None, help="share embedding and decoder weights")
-    train.add_argument("--seq-len", type=int, help="window length for truncated BPTT")
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--lr", type=float, help="Adam learning rate")
-    train.add_argument("--lr-schedule", choices=["constant", "cosine"], help="cosine (default): decay to --lr-floor × lr over the budget")
-    train.add_argument("--lr-floor", type=float, help="cosine decays to this fraction of --lr (default 0.1)")
-    train.add_argument("--clip", type=float, help="gradient-norm clip")
-    train.add_argument("--val-fraction", type=_val_fraction, help="last fraction of the text used for validation (default 0.1)")
+    train.add_argument("--hidden", dest="hidden_size", type=int, help=_with_default("hidden_size", "units per layer"))
+    train.add_argument("--layers", dest="num_layers", type=int, help=_with_default("num_layers", "stacked recurrent layers"))
+    train.add_argument("--embedding", dest="embedding_size", type=int, help=_with_default("embedding_size", "size of each token's vector"))
+    train.add_argument("--dropout", type=float, help=_with_default("dropout", "share of the embeddings and layer outputs zeroed while training"))
+    train.add_argument("--tie-weights", action="store_true", default=None, help="share embedding and decoder weights (needs --embedding equal to --hidden)")
+    train.add_argument("--seq-len", type=int, help=_with_default("seq_len", "window length for truncated BPTT"))
+    train.add_argument("--batch-size", type=int, help=_with_default("batch_size", "windows trained at once"))
+    train.add_argument("--lr", type=float, help=_with_default("lr", "Adam learning rate"))
+    train.add_argument("--lr-schedule", choices=["constant", "cosine"], help=_with_default("lr_schedule", "cosine: decay to --lr-floor × lr over the budget"))
+    train.add_argument("--lr-floor", type=float, help=_with_default("lr_floor", "cosine decays to this fraction of --lr"))
+    train.add_argument("--clip", type=float, help=_with_default("clip", "gradient-norm clip"))
+    train.add_argument("--val-fraction", type=_val_fraction, help=_with_default("val_fraction", "last fraction of the text used for validation"))
     train.add_argument("--min-freq", type=int, help="vocabulary: minimum count (default 1 for char, 2 for word)")
-    train.add_argument("--max-vocab", type=int, help="vocabulary size cap")
+    train.add_argument("--max-vocab", type=int, help=_with_default("max_vocab", "vocabulary size cap"))
     train.add_argument("--eval-every", type=float, help="steps (step budget) or seconds (time budget) between validations")
-    train.add_argument("--implementation", choices=["fused", "scratch"])
-    train.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    train.add_argument("--implementation", choices=["fused", "scratch"], help=_with_default("implementation", "scratch: the hand-written cells of cells.py, to compare"))
+    train.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help=_with_default("device"))
     train.add_argument(
         "--precision", choices=["auto", "bf16", "fp32"],
         help="matmuls in bf16 (auto: on CUDA, and on CPUs with bf16 in hardware for hidden sizes from 128)",
     )
     train.add_argument("--threads", type=int, help="CPU threads (default: the usable cores, fewer while another process competes for them)")
-    train.add_argument("--seed", type=int, help="≥ 0: the same seed gives the same starting weights (default 0)")
+    train.add_argument("--seed", type=int, help=_with_default("seed", "≥ 0: the same seed gives the same starting weights"))
     train.add_argument("--max-mb", type=_megabytes, default=20, metavar="MB", help="corpus size cap in MB (default 20)")
     train.add_argument("--max-bytes", dest="max_mb", type=_megabytes, default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # its old name: it was MB all along
     train.add_argument("--resume", metavar="DIR", help="continue the run saved in this checkpoint folder; --seconds/--steps count the whole run, so the same command picks up where it stopped")

@@ -7,10 +7,12 @@ this process (same code, fd-level capture, ~100× faster), with a few of them in
 import json
 import shutil
 import subprocess
+from dataclasses import fields
 
 import pytest
 
 from rnn_demo.cli import build_parser, main
+from rnn_demo.config import GPU_DEFAULTS, TrainConfig
 from tests.helpers import HUB_TOKEN, PYTHON, REPO_ROOT, python_env
 from tests.hub_server import HubServer
 
@@ -159,6 +161,21 @@ def test_help_for_each_command(capsys):
         positionals = helps[command].split("positional arguments:\n")[1].split("\n\n")[0].splitlines()
         assert positionals and all(len(line.split(None, 1)) == 2 for line in positionals if not line.startswith(" " * 10)), positionals
     assert "--max-mb MB" in helps["train"] and "--max-bytes" not in helps["train"]  # the old name still works, unlisted
+
+
+def test_train_help_gives_the_defaults_a_run_gets_on_a_cpu_and_on_a_gpu():
+    """Read from TrainConfig and GPU_DEFAULTS: the help had said dropout 0, and a GPU run's is 0.5."""
+    train = next(a for a in build_parser()._actions if a.dest == "command").choices["train"]
+    settings = {f.name: f.default for f in fields(TrainConfig)}
+    shown = [a for a in train._actions if a.dest in settings and a.dest not in ("steps", "tie_weights", "min_freq", "eval_every", "threads", "precision")]
+    assert len(shown) >= 17
+    for action in shown:
+        cpu, gpu = settings[action.dest], GPU_DEFAULTS.get(action.dest, settings[action.dest])
+        said = f"default {cpu:g}" if isinstance(cpu, float) else f"default {cpu}"
+        assert said in action.help, action.help
+        if gpu != cpu:
+            assert f"on a GPU {gpu:g}" in action.help, action.help
+    assert "(default 0; on a GPU 0.5)" in next(a.help for a in shown if a.dest == "dropout")
 
 
 def test_the_argument_names_scripts_rely_on():
