@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import hub
-from .checkpoint_layout import CONFIG_FILE, is_checkpoint_folder
+from .checkpoint_layout import CONFIG_FILE, is_checkpoint_folder, unzip_checkpoint
 from .config import TrainConfig, parameter_count, token_unit
 from .errors import UserError
 
@@ -62,18 +62,20 @@ def locate(
     cache_dir: str | Path | None = None,
     catalog: list[Pretrained] | None = None,
 ) -> tuple[Path, str]:
-    """The checkpoint folder a folder path, pretrained name or Hub repo id stands for (downloaded
-    if need be), and a line saying which source served it. Needs no torch."""
+    """The checkpoint folder a folder path, .zip of one, pretrained name or Hub repo id stands for
+    (downloaded or unpacked if need be), and a line saying which source served it. Needs no torch."""
     hub_options = dict(token=token, endpoint=endpoint, cache_dir=cache_dir)
     source = source.strip()
     if not source:
         raise UserError("no model given")
     if os.path.isdir(source):  # unlike Path.is_dir, False for a name too long for the file system
         return Path(source), f"folder {source}"
+    if source.lower().endswith(".zip"):  # the app's Download
+        return unzip_checkpoint(source), f"archive {source}"
     entry = next((p for p in (catalog if catalog is not None else pretrained_models()) if source in (p.name, p.repo_id)), None)
     if entry is None:
         if not hub.looks_like_repo_id(source):
-            raise UserError(f"{source!r}: no such checkpoint folder, pretrained model or Hub repo id (owner/name)")
+            raise UserError(f"{source!r}: no such checkpoint folder (or .zip of one), pretrained model or Hub repo id (owner/name)")
         return hub.download(source, **hub_options), f"Hugging Face Hub ({source})"
     if entry.repo_id:
         try:
@@ -183,7 +185,7 @@ class ModelShelf:
             if shelved and shelved.expires > time.monotonic():
                 self._shelf.move_to_end(source)
                 return shelved
-        if not known and os.path.exists(source):  # a path on this server is not a Hub repo id
+        if not known and (os.path.exists(source) or source.lower().endswith(".zip")):  # a path on this server is not a Hub repo id
             raise UserError(f"{source!r} is not a Hub repo id")
         folder, origin = locate(source, endpoint=self.settings.hub_endpoint, catalog=catalog)
         keep = self.retry_after if "unreachable" in origin else math.inf

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import json
 import shutil
-import zipfile
 from pathlib import Path
 
 import safetensors.torch
@@ -74,14 +73,3 @@ def load_trainer_state(folder: str | Path) -> tuple[dict, dict[str, torch.Tensor
     info = json.loads((folder / STATE_JSON).read_text(encoding="utf-8"))
     return info, safetensors.torch.load_file(folder / STATE_TENSORS)
 
-
-def zip_folder(folder: str | Path, archive_base: str | Path) -> Path:
-    """A .zip of the checkpoint folder (model files only, not the trainer state) for download.
-
-    The weights are stored, not deflated: deflating a 1536 × 2 LSTM's 115 MB took 3.7 s and saved 9 %."""
-    folder, archive = Path(folder), Path(f"{archive_base}.zip")
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
-        for name in (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE):
-            if (folder / name).is_file():
-                zipped.write(folder / name, name, zipfile.ZIP_STORED if name == WEIGHTS_FILE else None)
-    return archive

@@ -1,4 +1,5 @@
-"""A checkpoint folder's files, and what makes a folder one (see ``checkpoint.py`` for the layout).
+"""A checkpoint folder's files, what makes a folder one, and its .zip (see ``checkpoint.py`` for
+the layout).
 
 Free of torch: the app lists the bundled models, and the Hub code checks folders, before torch is
 imported.
@@ -6,8 +7,12 @@ imported.
 
 from __future__ import annotations
 
+import atexit
 import os
-from pathlib import Path
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
 
 from .errors import UserError
 
@@ -37,3 +42,47 @@ def check_folder(path: str | Path) -> Path:
         )
     missing = [name for name in (CONFIG_FILE, WEIGHTS_FILE) if not Path(path, name).is_file()]
     raise UserError(f"{path}: not a checkpoint folder (missing {', '.join(missing)})")
+
+
+def zip_folder(folder: str | Path, archive_base: str | Path) -> Path:
+    """A .zip of the checkpoint folder (model files only, not the trainer state) for download.
+
+    The weights are stored, not deflated: deflating a 1536 × 2 LSTM's 115 MB took 3.7 s and saved 9 %."""
+    folder, archive = Path(folder), Path(f"{archive_base}.zip")
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for name in (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE):
+            if (folder / name).is_file():
+                zipped.write(folder / name, name, zipfile.ZIP_STORED if name == WEIGHTS_FILE else None)
+    return archive
+
+
+def unzip_checkpoint(archive: str | Path) -> Path:
+    """The checkpoint folder in a .zip — the app's download, or a folder zipped by hand (its files
+    at the top or in one folder) — unpacked into a temporary folder that lasts as long as the process.
+
+    Only the checkpoint's own files are written, under their own names, so no path in the archive
+    can reach outside that folder; pickled weights are refused as they are in a folder."""
+    archive = Path(archive)
+    if not os.path.isfile(archive):
+        raise UserError(f"{archive}: no such .zip file")
+    try:
+        with zipfile.ZipFile(archive) as zipped:
+            files = {PurePosixPath(m.filename): m for m in zipped.infolist() if not m.is_dir()}
+            configs = [path for path in files if path.name == CONFIG_FILE]
+            if len(configs) != 1:
+                found = f"{len(configs)} {CONFIG_FILE} files" if configs else f"no {CONFIG_FILE}"
+                raise UserError(f"{archive}: not a checkpoint archive ({found}; the app's Download gives one)")
+            root = configs[0].parent
+            pickles = sorted(path.name for path in files if path.parent == root and path.suffix in PICKLE_SUFFIXES)
+            if root / WEIGHTS_FILE not in files:
+                what = f"refusing pickled weights ({', '.join(pickles)})" if pickles else f"missing {WEIGHTS_FILE}"
+                raise UserError(f"{archive}: {what}; only {WEIGHTS_FILE} + {CONFIG_FILE} checkpoints load")
+            folder = Path(tempfile.mkdtemp(prefix="rnn-demo-unzipped-"))
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            for name in (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE):
+                if root / name in files:
+                    with zipped.open(files[root / name]) as source, open(folder / name, "wb") as target:
+                        shutil.copyfileobj(source, target, 1 << 20)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError) as error:  # NotImplementedError: an unknown compression
+        raise UserError(f"{archive}: not a readable .zip archive ({error})") from None
+    return folder

@@ -56,7 +56,7 @@ def _with_default(name: str, text: str = "", unit: str = "") -> str:
     return f"{text} ({default})" if text else default
 
 
-MODEL_HELP = "a checkpoint folder, a bundled model's name (a folder of checkpoints/, e.g. shakespeare-lstm) or a Hub repo id (owner/name)"
+MODEL_HELP = "a checkpoint folder (or the .zip the app downloads), a bundled model's name (a folder of checkpoints/, e.g. shakespeare-lstm) or a Hub repo id (owner/name)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true")
 
     push = commands.add_parser("push", help="upload a checkpoint folder to the Hub", description="Upload a checkpoint folder to a Hub model repo; the token comes from HF_TOKEN or a saved login.")
-    push.add_argument("model", help="checkpoint folder")
+    push.add_argument("model", help="checkpoint folder (or the .zip the app downloads)")
     push.add_argument("repo_id", help="owner/name")
     push.add_argument("--private", action="store_true")
     return parser
@@ -271,7 +271,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _push(args: argparse.Namespace) -> int:
     from . import hub
+    from .checkpoint_layout import unzip_checkpoint
 
-    url = hub.push(args.model, args.repo_id, private=args.private)
+    folder = unzip_checkpoint(args.model) if args.model.lower().endswith(".zip") else args.model
+    url = hub.push(folder, args.repo_id, private=args.private)
     print(f"pushed {args.model} to {url}")
     return 0

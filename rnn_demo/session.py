@@ -33,7 +33,8 @@ import torch
 from . import hub
 from .app_settings import NOT_TRAINED, TRAINED
 from .card import model_card
-from .checkpoint import save_model, zip_folder
+from .checkpoint import save_model
+from .checkpoint_layout import zip_folder
 from .config import TrainConfig, token_unit
 from .errors import UserError
 from .evaluate import evaluate

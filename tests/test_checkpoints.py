@@ -12,7 +12,8 @@ import torch
 from safetensors.torch import load_file
 
 from rnn_demo.catalog import BUNDLED_DIR, open_model, pretrained_models
-from rnn_demo.checkpoint import load_model, save_model, zip_folder
+from rnn_demo.checkpoint import load_model, save_model
+from rnn_demo.checkpoint_layout import zip_folder
 from rnn_demo.generate import generate_text
 from rnn_demo.train import Trainer
 from tests.helpers import english_text, tiny_config

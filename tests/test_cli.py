@@ -7,10 +7,12 @@ this process (same code, fd-level capture, ~100× faster), with a few of them in
 import json
 import shutil
 import subprocess
+import zipfile
 from dataclasses import fields
 
 import pytest
 
+from rnn_demo.checkpoint_layout import zip_folder
 from rnn_demo.cli import build_parser, main
 from rnn_demo.config import GPU_DEFAULTS, TrainConfig
 from tests.helpers import HUB_TOKEN, PYTHON, REPO_ROOT, python_env
@@ -100,6 +102,39 @@ def test_sample_json_and_same_seed_same_text(checkpoint):
     assert last_json(runs[1].stdout)["text"] == result["text"]
 
 
+def test_sample_and_evaluate_read_the_zip_the_app_downloads(checkpoint, corpus_file, tmp_path):
+    """The app's Download gives a .zip; unzipping it first was the only way to use it here."""
+    downloaded = zip_folder(checkpoint, tmp_path / "rnn-demo-lstm-20261129")
+    by_hand = tmp_path / "by-hand.zip"  # a folder zipped by hand: the files one level down
+    with zipfile.ZipFile(by_hand, "w") as zipped:
+        for name in ("config.json", "model.safetensors"):
+            zipped.write(checkpoint / name, f"tiny-lstm/{name}")
+    args = ["--prompt", "The cat", "--length", "60", "--seed", "3", "--json"]
+    results = []
+    for source in (checkpoint, downloaded, by_hand):
+        run = cli("sample", source, *args)
+        assert run.returncode == 0, run.stderr
+        results.append(last_json(run.stdout))
+    assert results[0]["text"] == results[1]["text"] == results[2]["text"]
+    assert [r["model"] for r in results[1:]] == [f"archive {downloaded}", f"archive {by_hand}"]
+    losses = [last_json(cli("evaluate", source, corpus_file, "--json").stdout)["loss"] for source in (checkpoint, downloaded)]
+    assert losses[0] == losses[1]
+
+
+def test_an_archive_cannot_write_outside_its_folder(checkpoint, tmp_path):
+    """Only the checkpoint's own files are written, under their own names, wherever the archive says."""
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for name in ("config.json", "model.safetensors"):
+            zipped.write(checkpoint / name, f"../../escaped/{name}")
+        zipped.writestr("../../escaped/run.sh", "echo pwned")
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    run = cli("sample", archive, "--length", "10", "--seed", "1", cwd=work)
+    assert run.returncode == 0, run.stderr
+    assert not (tmp_path / "escaped").exists() and not (work.parent.parent / "escaped").exists()
+
+
 def test_sample_without_a_seed_or_with_a_negative_one_picks_one_and_says_which(checkpoint):
     """random.Random(-1) is random.Random(1): a negative seed used to repeat the positive one's text."""
     runs = [cli("sample", checkpoint, "--length", "60", *seed, "--json") for seed in ([], ["--seed=-1"])]
@@ -146,6 +181,11 @@ def test_push_then_sample_from_the_hub(tmp_path, checkpoint):
         sampled = cli("sample", "someone/cli-model", "--length", "20", "--seed", "1", "--json", HF_ENDPOINT=hub.url)
         assert sampled.returncode == 0, sampled.stderr
         assert last_json(sampled.stdout)["model"] == "Hugging Face Hub (someone/cli-model)"
+
+        downloaded = zip_folder(checkpoint, tmp_path / "rnn-demo-lstm")  # the app's Download, pushed as it is
+        run = cli("push", downloaded, "someone/from-zip", HF_TOKEN=HUB_TOKEN, HF_ENDPOINT=hub.url)
+        assert run.returncode == 0, run.stderr
+        assert hub.files("someone/from-zip") == hub.files("someone/cli-model")
 
 
 def test_help_for_each_command(capsys):
@@ -213,6 +253,15 @@ def bad_files(tmp_path_factory, checkpoint):
     pickled.mkdir()
     (pickled / "config.json").write_bytes((checkpoint / "config.json").read_bytes())
     (pickled / "pytorch_model.bin").write_bytes(b"\x80\x04pickle")
+    with zipfile.ZipFile(folder / "pickled.zip", "w") as zipped:
+        for name in ("config.json", "pytorch_model.bin"):
+            zipped.write(pickled / name, f"model/{name}")
+    with zipfile.ZipFile(folder / "notes.zip", "w") as zipped:
+        zipped.writestr("notes.txt", "no model here")
+    with zipfile.ZipFile(folder / "two.zip", "w") as zipped:
+        for top in ("a", "b"):
+            zipped.write(checkpoint / "config.json", f"{top}/config.json")
+    (folder / "picture.zip").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     no_state = folder / "no-state"
     no_state.mkdir()
     for name in ("config.json", "model.safetensors"):
@@ -255,8 +304,16 @@ BAD_INPUTS = [
     (["train", "{corpus}", "--resume", "{bad}/nowhere", "--steps", "1"], "no trainer state to resume from"),
     (["train", "{corpus}", "--resume", "{bad}/no-state", "--steps", "1"], "no trainer state to resume from"),
     (["train", "{corpus}", "--steps", "1", "--out", "{bad}/a-file", *TINY], "a-file: cannot write the checkpoint folder"),
-    (["sample", "nowhere"], "'nowhere': no such checkpoint folder, pretrained model or Hub repo id"),
-    (["sample", "x" * 300 + "/y"], "no such checkpoint folder, pretrained model or Hub repo id"),  # too long a name for a path
+    (["sample", "nowhere"], "'nowhere': no such checkpoint folder (or .zip of one), pretrained model or Hub repo id"),
+    (["sample", "x" * 300 + "/y"], "no such checkpoint folder (or .zip of one), pretrained model or Hub repo id"),  # too long a name for a path
+    (["sample", "{bad}/missing.zip"], "missing.zip: no such .zip file"),
+    (["sample", "{bad}/pickled.zip"], "pickled.zip: refusing pickled weights (pytorch_model.bin)"),
+    (["sample", "{bad}/notes.zip"], "notes.zip: not a checkpoint archive (no config.json"),
+    (["sample", "{bad}/two.zip"], "two.zip: not a checkpoint archive (2 config.json files"),
+    (["sample", "{bad}/picture.zip"], "picture.zip: not a readable .zip archive"),
+    (["evaluate", "{bad}/pickled.zip", "{corpus}"], "refusing pickled weights"),
+    (["push", "{bad}/pickled.zip", "someone/model"], "refusing pickled weights"),
+    (["push", "{bad}/missing.zip", "someone/model"], "missing.zip: no such .zip file"),
     (["train", "x" * 300 + ".txt"], "no such file"),
     (["sample", "{bad}/pickled"], "refusing pickled weights (pytorch_model.bin)"),
     (["sample", "{bad}"], "not a checkpoint folder (missing config.json, model.safetensors)"),

@@ -182,6 +182,7 @@ BAD_GENERATION = [
     ({"repo_id": "not a repo id"}, r"neither a pretrained model .* nor a Hub repo id"),
     ({"repo_id": "../../etc"}, r"neither a pretrained model .* nor a Hub repo id"),
     ({"repo_id": "x" * 300 + "/y"}, r"neither a pretrained model .* nor a Hub repo id"),  # too long for a path, too
+    ({"repo_id": "someone/model.zip"}, r"'someone/model\.zip' is not a Hub repo id"),  # the CLI unpacks a .zip: never on the server
 ]
 
 
