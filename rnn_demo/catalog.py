@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import hub
-from .checkpoint_layout import CONFIG_FILE, is_checkpoint_folder, unzip_checkpoint
+from .checkpoint_layout import CONFIG_FILE, is_archive, is_checkpoint_folder, unzip_checkpoint
 from .config import TrainConfig, parameter_count, token_unit
 from .errors import UserError
 
@@ -70,7 +70,7 @@ def locate(
         raise UserError("no model given")
     if os.path.isdir(source):  # unlike Path.is_dir, False for a name too long for the file system
         return Path(source), f"folder {source}"
-    if source.lower().endswith(".zip"):  # the app's Download
+    if is_archive(source):  # the app's Download
         return unzip_checkpoint(source), f"archive {source}"
     entry = next((p for p in (catalog if catalog is not None else pretrained_models()) if source in (p.name, p.repo_id)), None)
     if entry is None:
@@ -185,7 +185,7 @@ class ModelShelf:
             if shelved and shelved.expires > time.monotonic():
                 self._shelf.move_to_end(source)
                 return shelved
-        if not known and (os.path.exists(source) or source.lower().endswith(".zip")):  # a path on this server is not a Hub repo id
+        if not known and (os.path.exists(source) or is_archive(source)):  # a path on this server is not a Hub repo id
             raise UserError(f"{source!r} is not a Hub repo id")
         folder, origin = locate(source, endpoint=self.settings.hub_endpoint, catalog=catalog)
         keep = self.retry_after if "unreachable" in origin else math.inf

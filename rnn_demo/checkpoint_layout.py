@@ -28,6 +28,21 @@ def is_checkpoint_folder(path: str | Path) -> bool:
     return os.path.isfile(Path(path, CONFIG_FILE)) and os.path.isfile(Path(path, WEIGHTS_FILE))
 
 
+def is_archive(source: str | Path) -> bool:
+    """Whether ``source`` names a .zip (the app's Download), which :func:`unzip_checkpoint` opens."""
+    return str(source).lower().endswith(".zip")
+
+
+def _refuse_pickles(where: str | Path, names: list[str]) -> None:
+    """Raise :class:`UserError` naming the pickled weights among ``names``, the files of a checkpoint
+    without safetensors weights (a folder's, or an archive's)."""
+    pickles = sorted(name for name in names if PurePosixPath(name).suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise UserError(
+            f"{where}: refusing pickled weights ({', '.join(pickles)}); only {WEIGHTS_FILE} + {CONFIG_FILE} checkpoints load"
+        )
+
+
 def check_folder(path: str | Path) -> Path:
     """Raise :class:`UserError` unless ``path`` is a loadable checkpoint folder."""
     path = Path(path)
@@ -35,11 +50,7 @@ def check_folder(path: str | Path) -> Path:
         raise UserError(f"{path}: no such checkpoint folder")
     if is_checkpoint_folder(path):
         return path
-    pickles = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
-    if pickles:
-        raise UserError(
-            f"{path}: refusing pickled weights ({', '.join(pickles)}); only {WEIGHTS_FILE} + {CONFIG_FILE} checkpoints load"
-        )
+    _refuse_pickles(path, [p.name for p in path.iterdir()])
     missing = [name for name in (CONFIG_FILE, WEIGHTS_FILE) if not Path(path, name).is_file()]
     raise UserError(f"{path}: not a checkpoint folder (missing {', '.join(missing)})")
 
@@ -73,10 +84,9 @@ def unzip_checkpoint(archive: str | Path) -> Path:
                 found = f"{len(configs)} {CONFIG_FILE} files" if configs else f"no {CONFIG_FILE}"
                 raise UserError(f"{archive}: not a checkpoint archive ({found}; the app's Download gives one)")
             root = configs[0].parent
-            pickles = sorted(path.name for path in files if path.parent == root and path.suffix in PICKLE_SUFFIXES)
             if root / WEIGHTS_FILE not in files:
-                what = f"refusing pickled weights ({', '.join(pickles)})" if pickles else f"missing {WEIGHTS_FILE}"
-                raise UserError(f"{archive}: {what}; only {WEIGHTS_FILE} + {CONFIG_FILE} checkpoints load")
+                _refuse_pickles(archive, [path.name for path in files if path.parent == root])
+                raise UserError(f"{archive}: missing {WEIGHTS_FILE}; only {WEIGHTS_FILE} + {CONFIG_FILE} checkpoints load")
             folder = Path(tempfile.mkdtemp(prefix="rnn-demo-unzipped-"))
             atexit.register(shutil.rmtree, folder, ignore_errors=True)
             for name in (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE):

@@ -48,11 +48,12 @@ class _Parser(argparse.ArgumentParser):
 def _with_default(name: str, text: str = "", unit: str = "") -> str:
     """``text`` and the setting's default, read from TrainConfig and GPU_DEFAULTS so the help can't
     drift from them (it had said dropout 0, which a GPU run's default is not)."""
+    def shown(value) -> str:
+        return f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}"
+
     cpu = getattr(TrainConfig, name)
     gpu = GPU_DEFAULTS.get(name, cpu)
-    default = f"default {cpu:g}{unit}" if isinstance(cpu, float) else f"default {cpu}{unit}"
-    if gpu != cpu:
-        default += f"; on a GPU {gpu:g}{unit}" if isinstance(gpu, float) else f"; on a GPU {gpu}{unit}"
+    default = f"default {shown(cpu)}" + (f"; on a GPU {shown(gpu)}" if gpu != cpu else "")
     return f"{text} ({default})" if text else default
 
 
@@ -271,9 +272,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _push(args: argparse.Namespace) -> int:
     from . import hub
-    from .checkpoint_layout import unzip_checkpoint
+    from .checkpoint_layout import is_archive, unzip_checkpoint
 
-    folder = unzip_checkpoint(args.model) if args.model.lower().endswith(".zip") else args.model
+    folder = unzip_checkpoint(args.model) if is_archive(args.model) else args.model
     url = hub.push(folder, args.repo_id, private=args.private)
     print(f"pushed {args.model} to {url}")
     return 0
