@@ -54,6 +54,9 @@ def run(text: str, cell: str, seconds: float, overrides: dict) -> dict:
         "tokens": s["tokens"],
         "tokens_per_second": round(s["tokens"] / s["seconds"]),
         "epochs": round(s["epochs"], 3),
+        "validations": len(trainer.position.history),
+        "best_step": min(trainer.position.history, key=lambda v: v["val_loss"])["step"] if trainer.position.history else None,
+        "steps": s["steps"],
         "parameters": s["parameters"],
         "device": s["device"],  # with the thread count it ended on
         "thread_switches": s["thread_switches"],

@@ -16,6 +16,7 @@ from dataclasses import fields
 
 from .config import GPU_DEFAULTS, MAX_PROMPT_CHARS, TrainConfig
 from .errors import UserError
+from .overfitting import describe_overfitting
 
 
 def _number(text: str) -> float:
@@ -180,10 +181,11 @@ def _train(args: argparse.Namespace) -> int:
         f"[{corpus.encoding}] — {trainer.data.train_ids.numel():,} training / {trainer.data.val_ids.numel():,} validation tokens",
         file=sys.stderr,
     )
-    last_save, run = time.monotonic(), trainer.run()
+    last_save, run, latest_val = time.monotonic(), trainer.run(), None
     try:
         for progress in run:
-            _print_progress(progress)
+            latest_val = progress.val_loss if progress.val_loss is not None else latest_val
+            _print_progress(progress, latest_val)
             if time.monotonic() - last_save > args.save_every:
                 trainer.save(out, command=command)
                 last_save = time.monotonic()
@@ -195,6 +197,8 @@ def _train(args: argparse.Namespace) -> int:
     summary = {k: v for k, v in trainer.summary().items() if k not in ("config", "source")}
     summary["out"] = out
     print(f"saved {out} (validation loss {_fmt(summary['val_loss'])})", file=sys.stderr)
+    if summary["overfitting"]:
+        print(f"note: {describe_overfitting(summary['overfitting'], trainer.config.dropout, '--dropout {}')}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary))
     return 0
@@ -204,10 +208,15 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def _print_progress(p) -> None:
+def _print_progress(p, latest_val: float | None) -> None:
+    """One line, rewritten in place; the validation column keeps the latest validation until the
+    next, and the best beside it when that was better (a rising one is what overfitting looks like)."""
     remaining = "" if p.remaining is None else f" / {p.remaining:.0f}s left"
+    val = _fmt(latest_val if latest_val is not None else p.best_val_loss)
+    if latest_val is not None and p.best_val_loss is not None and p.best_val_loss < latest_val:
+        val += f" (best {_fmt(p.best_val_loss)})"
     line = (
-        f"\rstep {p.step:>6} | loss {_fmt(p.train_loss, 3)} | val {_fmt(p.val_loss if p.val_loss is not None else p.best_val_loss)}"
+        f"\rstep {p.step:>6} | loss {_fmt(p.train_loss, 3)} | val {val}"
         f" | {p.tokens_per_second:,.0f} tok/s | {p.elapsed:.0f}s{remaining} | {p.device}"
     )
     print(line.ljust(100), end="", file=sys.stderr, flush=True)

@@ -40,6 +40,7 @@ from .errors import UserError
 from .evaluate import evaluate
 from .generate import Generation, generate_text
 from .model import RNNLanguageModel
+from .overfitting import describe_overfitting
 from .stopping import Stopped, stoppable
 from .summary import format_seconds
 from .train import Progress, Trainer
@@ -89,7 +90,7 @@ class TrainEvent:
     """One report of :func:`train_events`: plain data and CPU tensors only (picklable)."""
 
     progress: dict  # Progress.as_dict(): step, tokens, train_loss, val_loss, sample, done, ...
-    model: TrainedModel | None = None  # the best weights so far, at each validation and at the end
+    model: TrainedModel | None = None  # the best weights so far: at each validation that improved on them, and at the end
     info: dict | None = None  # the first event only: what is being trained (sizes, device)
 
 
@@ -202,7 +203,8 @@ def train_events(
                 spent = progress.remaining == 0
                 if not (validated or progress.done or spent or time.monotonic() - last >= every):
                     continue
-                model = _snapshot(trainer) if validated or progress.done else None
+                improved = validated and progress.val_loss == progress.best_val_loss
+                model = _snapshot(trainer) if improved or progress.done else None  # else the last one sent is still the best
             last, finished = time.monotonic(), progress.done
             yield TrainEvent({**progress.as_dict(), "train_loss": interval.take(progress.train_loss)}, model=model)
         if not finished and latest is not None:  # ``stop`` was set: the trainer has kept its best weights
@@ -287,10 +289,12 @@ class RunView:
         self.headline = f"Preparing **{corpus_name}** (reading, splitting, building the vocabulary)…"
         self.line = ""
         self.untrained_loss: float | None = None
+        self.overfitting: dict | None = None  # from the summary of the latest weights handed over
 
     def update(self, event: TrainEvent) -> None:
         p = self.progress = event.progress
-        self.replaced = self.replaced or event.model is not None
+        if event.model is not None:
+            self.replaced, self.overfitting = True, event.model.summary.get("overfitting")
         if event.info is not None:
             self.info = event.info
             vocab = self.info["vocab_size"]
@@ -332,7 +336,7 @@ class RunView:
                     f"\n\n⚠ That is worse than the untrained model's {self.untrained_loss:.3f}: training went astray. "
                     "Lower the learning rate (Advanced), or give it more time."
                 )
-            return done
+            return done + self._overfitting_note(self.overfitting)
         parts = [f"**Step {p['step']:,}**"]
         if p.get("train_loss") is not None:
             parts.append(f"training loss {p['train_loss']:.3f}")
@@ -381,7 +385,12 @@ class RunView:
         return (
             f"{self.headline}\n\n■ **Stopped** at step {s['steps']:,} after {format_seconds(s['seconds'])}. Kept the "
             f"{kept}: your model is now “{TRAINED}” under Generate, and ready to download."
-        )
+        ) + self._overfitting_note(s.get("overfitting"))
+
+    def _overfitting_note(self, found: dict | None) -> str:
+        if not found:
+            return ""
+        return f"\n\n⚠ **Learning by heart:** {describe_overfitting(found, self.config.dropout, '{} under Advanced')}"
 
 
 # ----- sessions -------------------------------------------------------------------------------

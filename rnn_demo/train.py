@@ -27,6 +27,7 @@ from .evaluate import Evaluation, evaluate
 from .generate import generate_text
 from .heap import memory_kept
 from .model import RNNLanguageModel
+from .overfitting import overfitting
 from .stopping import Stopped, stoppable
 from .thread_tuner import ThreadTuner
 
@@ -38,6 +39,13 @@ QUICK_VALIDATION_SECONDS = 1.0
 VALIDATION_SHARE = 0.15
 MIN_VALIDATION_TOKENS = 4096  # a stopped run validates once more only if that is this quick
 MIN_STEPS_IN_BUDGET = 3  # a time budget must hold at least this many estimated steps (the estimate is within 0.8–1.6×)
+# A short text is seen many times over between two of the ~8 scheduled validations: 30 kB of
+# Shakespeare validated best (1.82) 4 s into a run and had risen to 1.93–2.10 by the first at 7.5 s.
+# So a run also validates after each epoch, at most once a second (each one is a point on the plot)
+# and only while these extra validations cost at most EPOCH_VALIDATION_SHARE of the time: a GPU
+# reads tiny Shakespeare 40–60 times a minute, with dropout that keeps it from learning it by heart.
+MIN_SECONDS_BETWEEN_VALIDATIONS = 1.0
+EPOCH_VALIDATION_SHARE = 0.05
 
 
 @dataclass
@@ -182,7 +190,7 @@ class Trainer:
         interval = self._eval_interval()
         clock = pos.step if config.steps is not None else pos.elapsed
         next_eval = (clock // interval + 1) * interval  # a resumed run keeps its validation schedule
-        finished = False
+        finished, validated_at = False, (pos.step, pos.elapsed)
         self._use_latest_weights()
         try:
             while not self.budget_spent():
@@ -203,11 +211,14 @@ class Trainer:
                 pos.elapsed = time.perf_counter() - began
                 progress = self._progress(loss)
                 clock = pos.step if config.steps is not None else pos.elapsed
-                if clock >= next_eval and not self.budget_spent():
+                scheduled = clock >= next_eval
+                if (scheduled or self._epoch_validation_due(*validated_at)) and not self.budget_spent():
                     with stoppable(self.stop):
-                        self._validate(progress)
-                    next_eval += interval
+                        self._validate(progress, sample=scheduled)
+                    if scheduled:
+                        next_eval += interval
                     pos.elapsed = time.perf_counter() - began
+                    validated_at = (pos.step, pos.elapsed)
                 yield progress
             last = self._progress(self.last_train_loss)
             with stoppable(self.stop):
@@ -262,6 +273,15 @@ class Trainer:
         # weights are chosen by them, and the plot's points would jump with the amount read).
         self.periodic_validation_tokens = min(wanted, affordable)
         return self.periodic_validation_tokens
+
+    def _epoch_validation_due(self, step: int, elapsed: float) -> bool:
+        """Whether a whole epoch has been trained since the last validation (at ``step``, ``elapsed``)
+        and one more now keeps within MIN_SECONDS_BETWEEN_VALIDATIONS and EPOCH_VALIDATION_SHARE."""
+        if self.config.eval_every:  # the user's own schedule
+            return False
+        pos = self.position
+        gap = max(MIN_SECONDS_BETWEEN_VALIDATIONS, (self.validation_seconds or 0.0) / EPOCH_VALIDATION_SHARE)
+        return pos.step - step >= self.windows_per_epoch and pos.elapsed - elapsed >= gap
 
     def _eval_interval(self) -> float:
         """Steps (step budgets) or seconds (time budgets) between validations: ~8 per run."""
@@ -333,8 +353,10 @@ class Trainer:
         )
         return progress
 
-    def _validate(self, progress: Progress | None) -> None:
-        """Validate on the first :meth:`validation_tokens` of the validation split; keep the best weights."""
+    def _validate(self, progress: Progress | None, sample: bool = True) -> None:
+        """Validate on the first :meth:`validation_tokens` of the validation split; keep the best
+        weights. ``sample``: add what the model writes now to ``progress`` (scheduled validations
+        only, so that a short text's per-epoch ones don't bury the run in samples)."""
         pos = self.position
         began = time.perf_counter()
         result = evaluate(self.model, self.data.val_ids, self.validation_tokens())
@@ -346,7 +368,7 @@ class Trainer:
         pos.history.append({"step": pos.step, "tokens": pos.tokens, "val_loss": result.loss})
         if progress is not None:
             progress.val_loss, progress.best_val_loss = result.loss, pos.best_val_loss
-            progress.sample = self.sample()
+            progress.sample = self.sample() if sample else None
 
     def sample(self) -> str | None:
         """What the model writes now (``sample_length`` tokens, seeded by the step), if samples are asked for."""
@@ -388,6 +410,7 @@ class Trainer:
             "train_loss": self.last_train_loss,
             "val_loss": self.final.loss if self.final else (pos.best_val_loss if math.isfinite(pos.best_val_loss) else None),
             "best_val_loss": pos.best_val_loss if math.isfinite(pos.best_val_loss) else None,
+            "overfitting": overfitting(pos.history, self.last_train_loss),
             "val_tokens": self.final.tokens if self.final else self.periodic_validation_tokens,  # what val_loss read
             "batch_size": self.batch_size,
             "device": describe(self.device, self.precision),

@@ -67,3 +67,10 @@ def python_env(**extra: str) -> dict[str, str]:
     env.update(extra)
     return env
 
+
+
+def memorisable_text(size: int = 3000, seed: int = 0) -> str:
+    """Letters drawn at random: nothing to learn but their frequencies, so a model soon learns the
+    training part by heart and does worse on the held-out part (overfitting, in ~100 steps)."""
+    rng = random.Random(seed)
+    return "".join(rng.choice("abcdefgh ") for _ in range(size))

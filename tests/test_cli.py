@@ -15,7 +15,7 @@ import pytest
 from rnn_demo.checkpoint_layout import zip_folder
 from rnn_demo.cli import build_parser, main
 from rnn_demo.config import GPU_DEFAULTS, TrainConfig
-from tests.helpers import HUB_TOKEN, PYTHON, REPO_ROOT, python_env
+from tests.helpers import HUB_TOKEN, PYTHON, REPO_ROOT, memorisable_text, python_env
 from tests.hub_server import HubServer
 
 TRAIN_KEYS = {"cell", "tokenizer", "steps", "tokens", "seconds", "tokens_per_second", "train_loss", "val_loss", "out"}
@@ -201,6 +201,21 @@ def test_help_for_each_command(capsys):
         positionals = helps[command].split("positional arguments:\n")[1].split("\n\n")[0].splitlines()
         assert positionals and all(len(line.split(None, 1)) == 2 for line in positionals if not line.startswith(" " * 10)), positionals
     assert "--max-mb MB" in helps["train"] and "--max-bytes" not in helps["train"]  # the old name still works, unlisted
+
+
+def test_train_shows_the_latest_validation_beside_the_best_and_says_when_the_model_learned_by_heart(tmp_path):
+    """The line showed the best validation loss between validations, so a rising one flashed for a
+    single step: overfitting never showed. Now it stays, and the run ends with what happened."""
+    text = tmp_path / "letters.txt"
+    text.write_text(memorisable_text(), encoding="utf-8")
+    run = cli("train", text, "--steps", "200", "--eval-every", "20", "--hidden", "128", "--embedding", "16", "--seq-len", "32",
+              "--batch-size", "8", "--lr", "0.01", "--threads", "1", "--out", tmp_path / "run", "--json")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    found = last_json(run.stdout)["overfitting"]
+    steps = [line for line in run.stderr.splitlines() if line.startswith("step")]  # "\r" reads as a new line here
+    assert found and f"(best {found['best_loss']:.4f})" in steps[-2], "the line before the final one"
+    note = run.stderr.strip().splitlines()[-1]
+    assert note.startswith(f"note: The validation loss was lowest at step {found['best_step']:,}") and "--dropout 0.3" in note
 
 
 def test_train_help_gives_the_defaults_a_run_gets_on_a_cpu_and_on_a_gpu():

@@ -1,11 +1,13 @@
 """What a run reports to the app (session.train_events), step by step."""
 
+from dataclasses import replace
+
 import pytest
 
 from rnn_demo.config import TrainConfig
 from rnn_demo.session import RunView, TrainEvent, train_events
 from rnn_demo.train import Trainer
-from tests.helpers import tiny_config
+from tests.helpers import memorisable_text, tiny_config
 
 
 def test_each_reported_training_loss_is_the_mean_over_the_tokens_trained_since_the_last_report(corpus_text):
@@ -49,3 +51,18 @@ def test_the_step_that_spends_the_budget_is_reported_and_shown_as_scoring(corpus
     assert "time's up, scoring the model on the held-out text" in view.status and "left" not in view.line
     view.update(TrainEvent({**last_step, "remaining": 0.4}))
     assert "0.4 s left" in view.line
+
+
+def test_the_status_says_when_a_run_learned_its_text_by_heart_and_what_was_kept():
+    config = tiny_config(steps=200, eval_every=20, hidden_size=128)
+    view = RunView(config, "letters.txt")
+    for event in train_events(memorisable_text(), config, every=1e9):
+        view.update(event)
+    assert "Learning by heart" in view.stopped_status(event.model), "a run stopped later says so too"
+    found = view.overfitting
+    assert found and f"⚠ **Learning by heart:** The validation loss was lowest at step {found['best_step']:,}" in view.status
+    assert "Dropout (0.3 under Advanced) holds it off" in view.status
+    still_learning = RunView(replace(config, steps=40), "letters.txt")
+    for event in train_events(memorisable_text(), replace(config, steps=40), every=1e9):
+        still_learning.update(event)
+    assert "Done" in still_learning.status and "Learning by heart" not in still_learning.status

@@ -1,0 +1,54 @@
+"""Short texts: the kept model's validation loss when validating on the ~8-per-run schedule alone
+against the default (also after each epoch, train.py), and with dropout, interleaved per round.
+
+A few tens of kB — a poet's collection, a song's lyrics — is trained on many times over in a brief
+run and starts to be learned by heart within seconds; the trainer keeps the weights that validated
+best, so how often it validates decides what it keeps. Prints one JSON object per run, then a summary.
+
+    python bench/small_texts.py --kb 30 100 300 --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.machine import machine_info  # noqa: E402
+from bench.time_to_quality import DEFAULT_CORPUS, run  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", default=str(DEFAULT_CORPUS))
+    parser.add_argument("--kb", nargs="+", type=int, default=[30, 100, 300], help="text sizes: the corpus's first N kB")
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--cell", default="lstm")
+    args = parser.parse_args()
+    corpus = Path(args.corpus).read_text(encoding="utf-8")
+    variants = {
+        "scheduled validations only": {"eval_every": max(2.0, args.seconds / 8)},  # the schedule before 2026-11-29
+        "default": {},
+        "default, dropout 0.3": {"dropout": 0.3},
+    }
+    results = []
+    for round_ in range(args.rounds):
+        for kb in args.kb:
+            for name, overrides in variants.items():
+                result = {
+                    "round": round_,
+                    "kb": kb,
+                    "variant": name,
+                    **run(corpus[: kb * 1000], args.cell, args.seconds, overrides),
+                }
+                results.append(result)
+                print(json.dumps(result), flush=True)
+    print(json.dumps({"benchmark": "small_texts", "machine": machine_info(), "runs": results}))
+
+
+if __name__ == "__main__":
+    main()
