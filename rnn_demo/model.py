@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from . import recurrence, stopping
 from .cells import gru_step, lstm_step
 from .checkpoint_layout import WEIGHTS_FILE
+from .dropout import Dropout, dropout
 from .errors import UserError
 from .loss import decoder_loss
 from .tokenizers import Tokenizer, tokenizer_from_config
@@ -100,7 +101,7 @@ class RNNLanguageModel(
             dropout=dropout if num_layers > 1 else 0.0,
             batch_first=True,
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.decoder = nn.Linear(hidden_size, vocab_size)
         if tie_weights:
             self.decoder.weight = self.embedding.weight
@@ -182,7 +183,7 @@ class RNNLanguageModel(
                 final_c.append(c)
             x = torch.stack(outputs, dim=1)
             if layer < self.num_layers - 1:  # nn.LSTM's dropout: between layers, not after the last
-                x = nn.functional.dropout(x, self.rnn.dropout, self.training)
+                x = dropout(x, self.rnn.dropout, self.training)
         h_n = torch.stack(final_h)
         return x, ((h_n, torch.stack(final_c)) if self.cell == "lstm" else h_n)
 

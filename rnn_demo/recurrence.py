@@ -91,6 +91,7 @@ from torch.nn import functional as F
 
 from . import stopping
 from .devices import backward_as_forward, in_autocast_dtype
+from .dropout import dropout
 
 _sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input  # (grad, σ(x), *, grad_input=out)
 _tanh_backward = torch.ops.aten.tanh_backward.grad_input  # (grad, tanh(x), *, grad_input=out)
@@ -600,7 +601,7 @@ def _stack(rnn: nn.LSTM | nn.GRU, xt: Tensor | None, state, first_layer) -> tupl
             result = first_layer(h0, c0)
         else:
             if layer > 0 and rnn.dropout > 0 and rnn.training:
-                xt = F.dropout(xt, rnn.dropout, training=True)
+                xt = dropout(xt, rnn.dropout, training=True)
             weights = [getattr(rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
             result = LSTMLayer.apply(xt, h0, c0, *weights) if lstm else GRULayer.apply(xt, h0, *weights)
         xt, final_h = result[0], final_h + [result[1]]

@@ -37,6 +37,7 @@ from .devices import autocast, cpu_threads, describe, pick_device, pick_precisio
 from .errors import UserError
 from .heap import memory_kept
 from .loss import decoder_loss
+from .overfitting import MANY_PASSES, MEASURED, SUGGESTED_DROPOUT
 from .tokenizers import LARGE_UNKNOWN_SHARE, MOSTLY_HAN_SHARE, NOTICEABLE_UNKNOWN_SHARE, format_share, han_share
 
 # The share of the probed matmul throughput (in the training precision) a whole training step
@@ -82,6 +83,7 @@ class CorpusSummary:
     tokens_per_second: float | None  # estimated; None where no estimate was made
     device: str
     seconds: float | None  # the time budget, if any
+    dropout: float = 0.0  # the run's
     unknown_share: float = 0.0  # of all its tokens, those outside the vocabulary (read as <unk>)
     chinese_share: float = 0.0  # of its letters, those that are Chinese characters
 
@@ -126,6 +128,11 @@ class CorpusSummary:
                 f"- **Your budget:** {format_seconds(self.seconds)} ≈ {passes:,.0f} passes" if passes >= 10
                 else f"- **Your budget:** {format_seconds(self.seconds)} ≈ {passes:.1f} passes over the text"
             )
+            if passes >= MANY_PASSES and self.dropout < SUGGESTED_DROPOUT:
+                lines.append(
+                    f"- **Short for this budget:** read that often, a text is soon learned by heart. Dropout "
+                    f"{SUGGESTED_DROPOUT} (under Advanced) holds that off: {MEASURED}."
+                )
         return "\n".join(lines)
 
     def _language_lines(self) -> list[str]:
@@ -193,6 +200,7 @@ def summarize_corpus(
         tokens_per_second=estimate_tokens_per_second(config, vocab_size, probe, batch_size) if probe else None,
         device=describe(probe, pick_precision(probe, config.precision, config.hidden_size)) if probe else device,
         seconds=config.seconds,
+        dropout=config.dropout,
         unknown_share=unknown,
         chinese_share=chinese,
     )
