@@ -542,7 +542,7 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
         tokenizer.change(lambda t: gr.Dropdown(visible=t == "word"), tokenizer, lang, api_visibility="private", queue=False)
         summary_event = dict(fn=summarize, inputs=train_inputs, outputs=summary, show_progress="minimal", trigger_mode="always_last")
         corpus.change(**summary_event, api_name="summarize")
-        for field in (cell, tokenizer, lang, seconds, hidden_size, num_layers, embedding_size, seq_len, batch_size):
+        for field in (cell, tokenizer, lang, seconds, hidden_size, num_layers, embedding_size, dropout, seq_len, batch_size):
             field.change(**summary_event, api_visibility="private")
 
         started = train_btn.click(

@@ -316,9 +316,10 @@ class RunView:
         if p.get("train_loss") is not None and not p.get("done") and p["step"] > last_step:
             self.rows.append({"step": p["step"], "loss": round(p["train_loss"], 4), "series": "training"})
         if p.get("val_loss") is not None:
-            self.rows.append({"step": p["step"], "loss": round(p["val_loss"], 4), "series": "validation"})
+            curve = p["latest_val_loss"] if p.get("latest_val_loss") is not None else p["val_loss"]
+            self.rows.append({"step": p["step"], "loss": round(curve, 4), "series": "validation"})
             if p.get("sample"):
-                self.samples.append((p["step"], p["val_loss"], p["sample"]))
+                self.samples.append((p["step"], curve, p["sample"]))  # the latest weights wrote it
         self.line = self._line(p)
 
     def _line(self, p: dict) -> str:

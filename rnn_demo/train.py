@@ -64,6 +64,10 @@ class Progress:
     best_val_loss: float | None = None
     sample: str | None = None
     val_tokens: int | None = None  # how many the final validation read, if the budget did not allow all held-out tokens
+    # At the end ``val_loss`` scores the kept (best) weights; this, the latest weights on the held-out
+    # tokens the periodic validations read: where the validation curve ends (a run that learned its
+    # text by heart ends above its best, not back down at it)
+    latest_val_loss: float | None = None
     done: bool = False
 
     def as_dict(self) -> dict:
@@ -227,6 +231,7 @@ class Trainer:
                 cap = self.validation_tokens(final=True)
                 self.final = evaluate(model, self.data.val_ids, cap)
             finished = True
+            last.latest_val_loss = last.val_loss
             last.val_loss, last.done, last.remaining = self.final.loss, True, 0.0
             if cap is not None and cap < self.data.val_ids.numel() - 1:
                 last.val_tokens = self.final.tokens

@@ -62,6 +62,9 @@ def test_the_status_says_when_a_run_learned_its_text_by_heart_and_what_was_kept(
     found = view.overfitting
     assert found and f"⚠ **Learning by heart:** The validation loss was lowest at step {found['best_step']:,}" in view.status
     assert "Dropout (0.3 under Advanced) holds it off" in view.status
+    # the validation curve ends where the latest weights are, above the kept ones' score
+    curve = [row["loss"] for row in view.rows if row["series"] == "validation"]
+    assert curve[-1] == round(found["last_loss"], 4) > view.progress["val_loss"] + 0.05
     still_learning = RunView(replace(config, steps=40), "letters.txt")
     for event in train_events(memorisable_text(), replace(config, steps=40), every=1e9):
         still_learning.update(event)
