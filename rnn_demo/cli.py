@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 import shlex
+import shutil
 import sys
 import time
 from dataclasses import fields
@@ -216,10 +217,19 @@ def _print_progress(p, latest_val: float | None) -> None:
     if latest_val is not None and p.best_val_loss is not None and p.best_val_loss < latest_val:
         val += f" (best {_fmt(p.best_val_loss)})"
     line = (
-        f"\rstep {p.step:>6} | loss {_fmt(p.train_loss, 3)} | val {val}"
+        f"step {p.step:>6} | loss {_fmt(p.train_loss, 3)} | val {val}"
         f" | {p.tokens_per_second:,.0f} tok/s | {p.elapsed:.0f}s{remaining} | {p.device}"
     )
-    print(line.ljust(100), end="", file=sys.stderr, flush=True)
+    columns = shutil.get_terminal_size().columns if sys.stderr.isatty() else None
+    print("\r" + fit_line(line, columns), end="", file=sys.stderr, flush=True)
+
+
+def fit_line(line: str, columns: int | None, width: int = 110) -> str:
+    """``line`` padded to ``width`` (to blank out a longer line before it), and cut to a terminal's
+    ``columns``: a line that wraps is no longer rewritten in place by "\r", and each update would
+    leave a new line behind."""
+    padded = line.ljust(width)
+    return padded if columns is None else padded[: columns - 1]
 
 
 def _sample(args: argparse.Namespace) -> int:

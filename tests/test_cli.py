@@ -379,3 +379,13 @@ def test_bad_input_in_subprocesses(bad_files, checkpoint, corpus_file):
     url = hub.url  # stopped: nothing listens there now
     run = cli("push", checkpoint, "someone/model", HF_ENDPOINT=url, HF_TOKEN=HUB_TOKEN)
     assert_one_line_error(run.returncode, run.stderr, "the Hub could not be reached")
+
+
+def test_the_progress_line_fits_the_terminal_and_blanks_out_a_longer_one_before_it():
+    from rnn_demo.cli import fit_line
+
+    line = "step    451 | loss 0.123 | val 2.6508 (best 1.8348) | 72,239 tok/s | 20s / 0s left | cpu (2 threads, bf16)"
+    assert fit_line(line, columns=80) == line[:79]  # a wrapped line is not rewritten in place by "\r"
+    assert fit_line("step 1", columns=None) == "step 1".ljust(110)  # piped: the whole line, padded
+    assert fit_line(line + " on an H200" * 3, columns=None) == line + " on an H200" * 3
+    assert fit_line(line, columns=200) == line.ljust(110)
