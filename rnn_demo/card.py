@@ -47,8 +47,14 @@ def model_card(model: RNNLanguageModel, summary: dict, samples: dict[float, str]
         ]
     if summary.get("train_loss") is not None:
         lines.append(f"| training loss (last steps) | {summary['train_loss']:.4f} |")
+    lines.append(f"| steps / tokens / epochs | {summary['steps']:,} / {summary['tokens']:,} / {summary['epochs']:.2f} |")
+    if summary.get("overfitting"):  # the run went on past its best weights: say which ones these are
+        found = summary["overfitting"]
+        lines.append(
+            f"| weights | from step {found['best_step']:,}, the best validation; by step {found['last_step']:,} the "
+            f"validation loss had risen to {found['last_loss']:.4f} (overfitting) |"
+        )
     lines += [
-        f"| steps / tokens / epochs | {summary['steps']:,} / {summary['tokens']:,} / {summary['epochs']:.2f} |",
         f"| training time | {summary['seconds']:.0f} s on {summary['device']} |",
         f"| throughput | {summary['tokens_per_second']:,.0f} tokens/s |",
         "",

@@ -339,7 +339,7 @@ def test_validations_read_what_fits_in_a_share_of_a_time_budget(corpus_text):
     assert (steps.validation_tokens(), steps.validation_tokens(final=True)) == (32_768, None)
 
 
-def test_a_run_that_learns_its_text_by_heart_keeps_the_weights_from_before_and_says_so():
+def test_a_run_that_learns_its_text_by_heart_keeps_the_weights_from_before_and_says_so(tmp_path):
     config = tiny_config(steps=200, eval_every=20, hidden_size=128)
     trainer = Trainer(memorisable_text(), config)
     _run(trainer)
@@ -349,6 +349,9 @@ def test_a_run_that_learns_its_text_by_heart_keeps_the_weights_from_before_and_s
     assert found is not None and found["best_step"] == best["step"] < found["last_step"] == 200
     assert found["last_loss"] > found["best_loss"] + 0.05 > found["train_loss"] + 0.05
     assert trainer.summary()["val_loss"] == pytest.approx(best["val_loss"], abs=1e-4), "the best weights are kept"
+    trainer.save(tmp_path / "run")
+    card = (tmp_path / "run" / "README.md").read_text(encoding="utf-8")
+    assert f"| weights | from step {found['best_step']:,}, the best validation; by step 200 the validation loss" in card
     early = Trainer(memorisable_text(), replace(config, steps=40))  # still learning the letters' frequencies
     _run(early)
     assert early.summary()["overfitting"] is None
