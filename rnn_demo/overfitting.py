@@ -43,7 +43,7 @@ def describe_overfitting(found: dict, dropout: float, dropout_setting: str) -> s
     remedy = (
         f"Dropout ({dropout_setting.format(SUGGESTED_DROPOUT)}) holds it off: {MEASURED}. More text does too."
         if dropout < SUGGESTED_DROPOUT
-        else "More text holds it off, or a smaller model."
+        else "More text holds it off."
     )
     return (
         f"The validation loss was lowest at step {found['best_step']:,} ({found['best_loss']:.3f}) and had risen to "
