@@ -104,7 +104,9 @@ HOW_IT_WORKS = """
   and rhythm look right.
 - **Training vs validation**: the model learns from the first 90 % of your text; the last 10 % is only used to
   measure it. When the validation loss stops falling while the training loss keeps falling, the model has
-  started to memorise. The app keeps the weights with the best validation loss.
+  started to memorise. The app keeps the weights with the best validation loss, and says when that happened.
+  *Dropout* (Advanced) zeroes a share of the signals while training, so no single path can store the text:
+  it helps when the budget reads a short text many times, and slows learning on a long one.
 - **Temperature** divides the model's scores before sampling: 0 always picks the likeliest token (repetitive),
   1 samples the model's own probabilities, above 1 gets wild. **Top-k** and **top-p** cut off unlikely tokens.
   The same **seed** with the same settings gives the same text.
