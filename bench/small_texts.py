@@ -1,11 +1,13 @@
 """Short texts: the kept model's validation loss when validating on the ~8-per-run schedule alone
-against the default (also after each epoch, train.py), and with dropout, interleaved per round.
+against the default (also after each epoch, train.py), and without, with and with more dropout
+(the default chooses it by the passes over the text), interleaved per round; --variants picks some.
 
 A few tens of kB — a poet's collection, a song's lyrics — is trained on many times over in a brief
 run and starts to be learned by heart within seconds; the trainer keeps the weights that validated
 best, so how often it validates decides what it keeps. Prints one JSON object per run, then a summary.
 
     python bench/small_texts.py --kb 30 100 300 --rounds 2
+    python bench/small_texts.py --cell gru --kb 100 300 600 --variants "no dropout" "default, dropout 0.3"
 """
 
 from __future__ import annotations
@@ -20,6 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.machine import machine_info  # noqa: E402
 from bench.time_to_quality import DEFAULT_CORPUS, run  # noqa: E402
 
+VARIANTS = {  # name: the settings it overrides, for a budget of this many seconds
+    "scheduled validations only": lambda seconds: {"eval_every": max(2.0, seconds / 8)},  # the schedule before 2026-11-29
+    "default": lambda seconds: {},  # dropout chosen by the budget's passes over the text (since 2026-11-29 12:00)
+    "no dropout": lambda seconds: {"dropout": 0.0},  # the default until then
+    "default, dropout 0.3": lambda seconds: {"dropout": 0.3},
+    "dropout 0.5": lambda seconds: {"dropout": 0.5},
+}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -28,13 +38,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--cell", default="lstm")
+    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS))
     args = parser.parse_args()
     corpus = Path(args.corpus).read_text(encoding="utf-8")
-    variants = {
-        "scheduled validations only": {"eval_every": max(2.0, args.seconds / 8)},  # the schedule before 2026-11-29
-        "default": {},
-        "default, dropout 0.3": {"dropout": 0.3},
-    }
+    variants = {name: VARIANTS[name](args.seconds) for name in args.variants}
     results = []
     for round_ in range(args.rounds):
         for kb in args.kb:
