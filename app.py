@@ -24,6 +24,7 @@ from rnn_demo.catalog import ModelShelf, describe_architecture
 from rnn_demo.config import MAX_LENGTH, MAX_LR, WORD_LANGUAGES, TrainConfig
 from rnn_demo.data import SUFFIXES, read_corpus
 from rnn_demo.errors import UserError
+from rnn_demo.overfitting import MANY_PASSES, SUGGESTED_DROPOUT
 
 
 class Deferred:
@@ -95,7 +96,7 @@ A recurrent network reads text one character (or word) at a time. It carries a *
 what it has read so far — and learns to predict what comes next. **① Upload** any text, **② train** it for a
 minute and watch the loss fall, then **③ generate**: the network writes new text in the style of yours.
 """
-HOW_IT_WORKS = """
+HOW_IT_WORKS = f"""
 - **LSTM or GRU?** Both are recurrent cells with *gates* that decide what to keep in memory. The LSTM has a
   separate memory cell and four gates (forget, input, candidate, output); the GRU merges them into two
   (reset, update) and is a little cheaper. On small texts they learn about equally fast.
@@ -106,11 +107,16 @@ HOW_IT_WORKS = """
   measure it. When the validation loss stops falling while the training loss keeps falling, the model has
   started to memorise. The app keeps the weights with the best validation loss, and says when that happened.
   *Dropout* (Advanced) zeroes a share of the signals while training, so no single path can store the text:
-  it helps when the budget reads a short text many times, and slows learning on a long one.
+  it helps when the budget reads a short text many times, and slows learning on a long one. At -1 (the
+  default on a CPU), it is chosen for you that way: {SUGGESTED_DROPOUT:g} when the budget reads the text {MANY_PASSES} times or more.
 - **Temperature** divides the model's scores before sampling: 0 always picks the likeliest token (repetitive),
   1 samples the model's own probabilities, above 1 gets wild. **Top-k** and **top-p** cut off unlikely tokens.
   The same **seed** with the same settings gives the same text.
 """
+# The dropout field's "automatic" (TrainConfig's None): a number, as the seed's -1 is, since gradio's
+# number field turns an empty value into 0 as soon as it is drawn.
+AUTOMATIC = -1
+AUTOMATIC_DROPOUT = f"-1 = automatic: {SUGGESTED_DROPOUT:g} when the budget reads the text {MANY_PASSES} times or more, else 0"
 OR_PRETRAINED = ", or pick a pretrained model"  # what else Generate can do without a model of yours
 NO_CORPUS = "Upload a `.txt`, `.md` or `.csv` (with a `text` column) file, in any common encoding. Tip: a few hundred KB of text from one author trains well in a minute."
 CSS = """
@@ -293,7 +299,10 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
     # gradio reads the handlers' hints while the page is built, and naming that class imports torch.
 
     def config_from(fields: dict) -> TrainConfig:
-        return settings.train_config(**{name: fields[name] for name in TRAIN_FIELDS})
+        given = {name: fields[name] for name in TRAIN_FIELDS}
+        if given["dropout"] is not None and given["dropout"] < 0:  # AUTOMATIC, or on its way up from it to 0
+            given["dropout"] = None  # the default: automatic on a CPU
+        return settings.train_config(**given)
 
     @user_errors
     def summarize(corpus, cell, tokenizer, lang, seconds, hidden_size, num_layers, embedding_size, dropout, seq_len, batch_size, lr, lr_schedule, seed):
@@ -486,7 +495,10 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
                             label="Learning-rate schedule", info="Decaying over the budget wins from ~30 s on; constant, in shorter runs.",
                         )  # fmt: skip
                     with gr.Row():
-                        dropout = Number(defaults.dropout, label="Dropout", minimum=0.0, maximum=0.9, step=0.05)
+                        dropout = Number(
+                            AUTOMATIC if defaults.dropout is None else defaults.dropout, label="Dropout", minimum=AUTOMATIC,
+                            maximum=0.9, step=0.05, info=AUTOMATIC_DROPOUT if defaults.dropout is None else None,
+                        )  # fmt: skip
                         train_seed = Number(defaults.seed, label="Seed", minimum=0, maximum=2**31 - 1, precision=0)
                 with gr.Row():
                     train_btn = gr.Button("▶ Train", variant="primary")

@@ -17,7 +17,7 @@ from dataclasses import fields
 
 from .config import GPU_DEFAULTS, MAX_PROMPT_CHARS, TrainConfig
 from .errors import UserError
-from .overfitting import describe_overfitting
+from .overfitting import MANY_PASSES, SUGGESTED_DROPOUT, describe_overfitting
 
 
 def _number(text: str) -> float:
@@ -51,6 +51,8 @@ def _with_default(name: str, text: str = "", unit: str = "") -> str:
     """``text`` and the setting's default, read from TrainConfig and GPU_DEFAULTS so the help can't
     drift from them (it had said dropout 0, which a GPU run's default is not)."""
     def shown(value) -> str:
+        if value is None:
+            return "automatic"
         return f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}"
 
     cpu = getattr(TrainConfig, name)
@@ -76,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--hidden", dest="hidden_size", type=int, help=_with_default("hidden_size", "units per layer"))
     train.add_argument("--layers", dest="num_layers", type=int, help=_with_default("num_layers", "stacked recurrent layers"))
     train.add_argument("--embedding", dest="embedding_size", type=int, help=_with_default("embedding_size", "size of each token's vector"))
-    train.add_argument("--dropout", type=float, help=_with_default("dropout", "share of the embeddings and layer outputs zeroed while training"))
+    train.add_argument("--dropout", type=float, help=_with_default("dropout", f"share of the embeddings and layer outputs zeroed while training; automatic: {SUGGESTED_DROPOUT:g} when the budget reads the text {MANY_PASSES} times or more, else 0"))
     train.add_argument("--tie-weights", action="store_true", default=None, help="share embedding and decoder weights (needs --embedding equal to --hidden)")
     train.add_argument("--seq-len", type=int, help=_with_default("seq_len", "window length for truncated BPTT"))
     train.add_argument("--batch-size", type=int, help=_with_default("batch_size", "windows trained at once"))
@@ -178,7 +180,7 @@ def _train(args: argparse.Namespace) -> int:
     command = "python -m rnn_demo " + shlex.join(sys.argv[1:] if sys.argv[1:2] == ["train"] else ["train", *sys.argv[1:]])
     print(
         f"training {trainer.config.cell.upper()} ({trainer.model.parameter_count:,} parameters, "
-        f"vocabulary {trainer.data.tokenizer.vocab_size:,}, batch {trainer.batch_size}) on {corpus.name} "
+        f"vocabulary {trainer.data.tokenizer.vocab_size:,}, batch {trainer.batch_size}{_dropout(trainer)}) on {corpus.name} "
         f"[{corpus.encoding}] — {trainer.data.train_ids.numel():,} training / {trainer.data.val_ids.numel():,} validation tokens",
         file=sys.stderr,
     )
@@ -203,6 +205,14 @@ def _train(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     return 0
+
+
+def _dropout(trainer) -> str:
+    """The run's dropout, and why when it was chosen for the run (no ``--dropout``)."""
+    passes = trainer.dropout_chosen_for_passes
+    if passes is None:
+        return f", dropout {trainer.config.dropout:g}" if trainer.config.dropout else ""
+    return f", dropout {trainer.config.dropout:g}: automatic, for ~{passes:,.0f} passes over the text"
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:

@@ -52,7 +52,7 @@ class TrainConfig:
     embedding_size: int = 64
     hidden_size: int = 384
     num_layers: int = 1
-    dropout: float = 0.0
+    dropout: float | None = None  # None: automatic, by how often the budget reads the text (overfitting.automatic_dropout)
     tie_weights: bool = False
     implementation: str = "fused"
     seq_len: int = 64
@@ -101,7 +101,7 @@ class TrainConfig:
             raise UserError(f"validation interval must be positive, got {self.eval_every}")
         if not 0 <= self.seed <= MAX_SEED:
             raise UserError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
-        if not 0 <= self.dropout < 1:
+        if self.dropout is not None and not 0 <= self.dropout < 1:
             raise UserError(f"dropout must be in [0, 1), got {self.dropout}")
         for name in ("hidden_size", "embedding_size", "num_layers"):
             if getattr(self, name) < 1:

@@ -1,4 +1,5 @@
-"""Telling a learner when a run began to learn its training text by heart (overfitting).
+"""Telling a learner when a run began to learn its training text by heart (overfitting), and
+holding it off where that is foreseeable: dropout for a budget that reads a short text many times.
 
 The trainer keeps the weights that validated best, so an overfitted run still hands over a good
 model; but the learner should know why its later steps did not count, and what to change. The
@@ -9,13 +10,29 @@ below it. Periodic validations read the same held-out tokens each time, so a ris
 from __future__ import annotations
 
 MIN_RISE = 0.05  # nats per token above the best validation; less is within a cosine schedule's wobble
-# What to change, measured (bench/small_texts.py, RESULTS.md §2, "Short texts"): 60 s on the first
-# 30, 100, 300 and 1,000 kB of tiny Shakespeare (~150, 50, 15 and 4 passes over the text), the
-# kept model's validation loss with dropout 0.3 against none: 1.79 / 1.84, 1.46 / 1.55,
-# 1.39 / 1.42, and 1.56 / 1.45 — so it helps a run that reads its text many times, and only that.
+# What to change, measured (bench/small_texts.py, RESULTS.md §2, "Short texts"): the kept model's
+# validation loss after 60 s on the first N kB of tiny Shakespeare, without dropout and with 0.3
+# (2-vCPU AMD EPYC; the passes over the text are the runs' without dropout):
+#   100 kB (35-45 passes): LSTM 1.531 / 1.455, GRU 1.537 / 1.522 (0.5: 1.483, 1.521)
+#   300 kB (11-14 passes): LSTM 1.392 / 1.427, GRU 1.452 / 1.437
+#   600 kB (6-7 passes):   LSTM 1.446 / 1.539, GRU 1.456 / 1.540
+# and on 30 kB (~100 passes) LSTM 1.81-1.84 / 1.79 (2-vCPU Intel Xeon). So it helps a run that reads
+# its text many times, and only that; between 11 and 14 passes the LSTM lost 0.035 and the GRU
+# gained 0.015, so it starts at 15. Dropout 0.5 against 0.3 on 30 kB: LSTM 1.749 / 1.779, GRU
+# 1.829 / 1.803 — no better on the whole, and worse on 100 kB.
 SUGGESTED_DROPOUT = 0.3
-MANY_PASSES = 15  # passes over the text in the budget from which dropout is suggested before training
-MEASURED = "on 30, 100 and 300 kB of Shakespeare it lowered the validation loss of a 60 s run from 1.84 to 1.79, 1.55 to 1.46 and 1.42 to 1.39"
+MANY_PASSES = 15  # passes over the text in the budget from which a run's automatic dropout is SUGGESTED_DROPOUT
+MEASURED = (
+    "on 100 kB of Shakespeare, which a 60 s run reads ~40 times, it lowered the validation loss from 1.53 to 1.46 "
+    "(LSTM) and 1.54 to 1.52 (GRU); on 600 kB, read ~6 times, it raised it from 1.45 to 1.54"
+)
+
+
+def automatic_dropout(passes: float | None) -> float:
+    """The dropout of a run that leaves it unset: :data:`SUGGESTED_DROPOUT` when its budget reads the
+    training text ``passes`` times and that is :data:`MANY_PASSES` or more, else none (it slows the
+    learning of a text read only a few times: see above)."""
+    return SUGGESTED_DROPOUT if passes is not None and passes >= MANY_PASSES else 0.0
 
 
 def overfitting(validations: list[dict], train_loss: float | None) -> dict | None:

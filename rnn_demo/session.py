@@ -185,6 +185,8 @@ def train_events(
             "val_tokens": data.val_ids.numel(),
             "batch_size": trainer.batch_size,
             "device": str(trainer.device),
+            "dropout": trainer.config.dropout,
+            "dropout_automatic": trainer.dropout_chosen_for_passes is not None,
         },
     )
     run, finished, last, latest, handed_over = trainer.run(), False, -math.inf, None, False
@@ -299,8 +301,13 @@ class RunView:
             self.info = event.info
             vocab = self.info["vocab_size"]
             unit = token_unit(self.config.tokenizer, self.config.lang)
+            model = f"{self.info['parameters']:,} parameters"
+            if self.info.get("dropout"):
+                model += f", dropout {self.info['dropout']:g}"
+                if self.info.get("dropout_automatic"):
+                    model += ", chosen as this budget reads the text many times over"
             self.headline = (
-                f"Training a **{self.config.cell.upper()}** ({self.info['parameters']:,} parameters) on "
+                f"Training a **{self.config.cell.upper()}** ({model}) on "
                 f"{self.info['train_tokens']:,} {unit} of **{self.corpus_name}**. The loss is how surprised the "
                 f"model is by the next token: guessing blindly among {vocab:,} scores ln {vocab:,} = {math.log(vocab):.2f}."
             )
@@ -391,7 +398,8 @@ class RunView:
     def _overfitting_note(self, found: dict | None) -> str:
         if not found:
             return ""
-        return f"\n\n⚠ **Learning by heart:** {describe_overfitting(found, self.config.dropout, '{} under Advanced')}"
+        dropout = self.info.get("dropout") or 0.0
+        return f"\n\n⚠ **Learning by heart:** {describe_overfitting(found, dropout, '{} under Advanced')}"
 
 
 # ----- sessions -------------------------------------------------------------------------------

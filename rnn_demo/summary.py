@@ -24,7 +24,7 @@ import functools
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -37,7 +37,7 @@ from .devices import autocast, cpu_threads, describe, pick_device, pick_precisio
 from .errors import UserError
 from .heap import memory_kept
 from .loss import decoder_loss
-from .overfitting import MANY_PASSES, MEASURED, SUGGESTED_DROPOUT
+from .overfitting import MANY_PASSES, MEASURED, SUGGESTED_DROPOUT, automatic_dropout
 from .tokenizers import LARGE_UNKNOWN_SHARE, MOSTLY_HAN_SHARE, NOTICEABLE_UNKNOWN_SHARE, format_share, han_share
 
 # The share of the probed matmul throughput (in the training precision) a whole training step
@@ -83,7 +83,8 @@ class CorpusSummary:
     tokens_per_second: float | None  # estimated; None where no estimate was made
     device: str
     seconds: float | None  # the time budget, if any
-    dropout: float = 0.0  # the run's
+    dropout: float | None = 0.0  # the run's (None: automatic, and not chosen here: no speed estimate)
+    dropout_automatic: bool = False  # chosen for this text and budget, not set by the user
     unknown_share: float = 0.0  # of all its tokens, those outside the vocabulary (read as <unk>)
     chinese_share: float = 0.0  # of its letters, those that are Chinese characters
 
@@ -128,7 +129,12 @@ class CorpusSummary:
                 f"- **Your budget:** {format_seconds(self.seconds)} ≈ {passes:,.0f} passes" if passes >= 10
                 else f"- **Your budget:** {format_seconds(self.seconds)} ≈ {passes:.1f} passes over the text"
             )
-            if passes >= MANY_PASSES and self.dropout < SUGGESTED_DROPOUT:
+            if self.dropout_automatic and self.dropout:
+                lines.append(
+                    f"- **Short for this budget:** read that often, a text is soon learned by heart, so training uses "
+                    f"dropout {self.dropout}, which holds that off: {MEASURED}. Dropout under Advanced overrides it."
+                )
+            elif passes >= MANY_PASSES and self.dropout is not None and self.dropout < SUGGESTED_DROPOUT:
                 lines.append(
                     f"- **Short for this budget:** read that often, a text is soon learned by heart. Dropout "
                     f"{SUGGESTED_DROPOUT} (under Advanced) holds that off: {MEASURED}."
@@ -183,6 +189,9 @@ def summarize_corpus(
         raise UserError("the validation part is too short: upload more text or raise the validation fraction")
     batch_size = fit_batch_size(train_tokens, config.seq_len, config.batch_size)
     probe = pick_device(config.device) if device is None else None
+    automatic = config.dropout is None and probe is not None
+    if automatic:
+        config, _ = choose_dropout(config, vocab_size, train_tokens, batch_size, probe)
     return CorpusSummary(
         name=name,
         size_bytes=size,
@@ -201,6 +210,7 @@ def summarize_corpus(
         device=describe(probe, pick_precision(probe, config.precision, config.hidden_size)) if probe else device,
         seconds=config.seconds,
         dropout=config.dropout,
+        dropout_automatic=automatic,
         unknown_share=unknown,
         chinese_share=chinese,
     )
@@ -231,6 +241,25 @@ def _token_stats(
         data.val_ids.numel(),
         data.unknown_share(),
     )
+
+
+def choose_dropout(
+    config: TrainConfig, vocab_size: int, train_tokens: int, batch_size: int, device: torch.device
+) -> tuple[TrainConfig, float | None]:
+    """``config`` with its automatic dropout (``None``) chosen for this text and budget
+    (:func:`~rnn_demo.overfitting.automatic_dropout`), and the passes over the text it was chosen for:
+    exact under a step budget, at the estimated speed without dropout under a time budget (the
+    shorter, when both are set). A set dropout stays, with no passes."""
+    if config.dropout is not None:
+        return config, None
+    reads = []
+    if config.steps is not None:
+        reads.append(config.steps * batch_size * config.seq_len / train_tokens)
+    if config.seconds is not None:
+        rate = estimate_tokens_per_second(replace(config, dropout=0.0), vocab_size, device, batch_size)
+        reads.append(config.seconds * rate / train_tokens)
+    passes = min(reads, default=None)
+    return replace(config, dropout=automatic_dropout(passes)), passes
 
 
 def flops_per_token(config: TrainConfig, vocab_size: int) -> float:

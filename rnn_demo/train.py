@@ -29,6 +29,7 @@ from .heap import memory_kept
 from .model import RNNLanguageModel
 from .overfitting import overfitting
 from .stopping import Stopped, stoppable
+from .summary import choose_dropout, estimate_tokens_per_second, format_seconds
 from .thread_tuner import ThreadTuner
 
 RESUME_MAY_CHANGE = ("seconds", "steps", "device", "precision", "threads")  # a resumed run keeps its other settings
@@ -128,6 +129,11 @@ class Trainer:
         if self.data.val_ids.numel() < 2:
             raise UserError("the validation part is too short: upload more text or raise the validation fraction")
         self.batch_size = fit_batch_size(self.data.train_ids.numel(), config.seq_len, config.batch_size)
+        # Unset, dropout is chosen by how often the budget reads the text (overfitting.py); passes: how often
+        config, self.dropout_chosen_for_passes = choose_dropout(
+            config, self.data.tokenizer.vocab_size, self.data.train_ids.numel(), self.batch_size, self.device
+        )
+        self.config = config
         self.estimated_rate: float | None = None  # training tokens/s estimated before the first step
         self.periodic_validation_tokens: int | None = None  # set by the first validation
         if config.steps is None and saved is None:
@@ -168,8 +174,6 @@ class Trainer:
         layers ran 92 s on 2 cores) and learn nothing. Estimated as the upload summary does."""
         if self.device.type not in ("cpu", "cuda"):
             return
-        from .summary import estimate_tokens_per_second, format_seconds  # summary imports this module
-
         config = self.config
         tokens = self.batch_size * config.seq_len
         vocab = self.data.tokenizer.vocab_size

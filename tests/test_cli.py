@@ -5,6 +5,7 @@ this process (same code, fd-level capture, ~100× faster), with a few of them in
 """
 
 import json
+import re
 import shutil
 import subprocess
 import zipfile
@@ -209,13 +210,26 @@ def test_train_shows_the_latest_validation_beside_the_best_and_says_when_the_mod
     text = tmp_path / "letters.txt"
     text.write_text(memorisable_text(), encoding="utf-8")
     run = cli("train", text, "--steps", "200", "--eval-every", "20", "--hidden", "128", "--embedding", "16", "--seq-len", "32",
-              "--batch-size", "8", "--lr", "0.01", "--threads", "1", "--out", tmp_path / "run", "--json")  # fmt: skip
+              "--batch-size", "8", "--lr", "0.01", "--dropout", "0", "--threads", "1", "--out", tmp_path / "run", "--json")  # fmt: skip
     assert run.returncode == 0, run.stderr
     found = last_json(run.stdout)["overfitting"]
     steps = [line for line in run.stderr.splitlines() if line.startswith("step")]  # "\r" reads as a new line here
     assert found and f"(best {found['best_loss']:.4f})" in steps[-2], "the line before the final one"
     note = run.stderr.strip().splitlines()[-1]
     assert note.startswith(f"note: The validation loss was lowest at step {found['best_step']:,}") and "--dropout 0.3" in note
+
+
+def test_train_says_which_dropout_it_chose_and_why(tmp_path):
+    text = tmp_path / "letters.txt"
+    text.write_text(memorisable_text(), encoding="utf-8")
+    common = ("--steps", "200", "--hidden", "16", "--embedding", "8", "--seq-len", "32", "--batch-size", "8", "--threads", "1")  # ~19 passes
+    run = cli("train", text, *common, "--out", tmp_path / "run", "--json")
+    assert run.returncode == 0, run.stderr
+    said = re.search(r"batch 8, dropout 0\.3: automatic, for ~(\d+) passes over the text\) on letters\.txt", run.stderr)
+    assert said, run.stderr
+    assert int(said[1]) == pytest.approx(last_json(run.stdout)["epochs"], rel=0.1), "the passes the run then made"
+    own = cli("train", text, *common, "--dropout", "0.1", "--out", tmp_path / "own")
+    assert own.returncode == 0 and "batch 8, dropout 0.1) on letters.txt" in own.stderr, own.stderr
 
 
 def test_train_help_gives_the_defaults_a_run_gets_on_a_cpu_and_on_a_gpu():
@@ -226,11 +240,11 @@ def test_train_help_gives_the_defaults_a_run_gets_on_a_cpu_and_on_a_gpu():
     assert len(shown) >= 17
     for action in shown:
         cpu, gpu = settings[action.dest], GPU_DEFAULTS.get(action.dest, settings[action.dest])
-        said = f"default {cpu:g}" if isinstance(cpu, float) else f"default {cpu}"
+        said = "default automatic" if cpu is None else f"default {cpu:g}" if isinstance(cpu, float) else f"default {cpu}"
         assert said in action.help, action.help
         if gpu != cpu:
             assert f"on a GPU {gpu:g}" in action.help, action.help
-    assert "(default 0; on a GPU 0.5)" in next(a.help for a in shown if a.dest == "dropout")
+    assert "when the budget reads the text 15 times or more, else 0 (default automatic; on a GPU 0.5)" in next(a.help for a in shown if a.dest == "dropout")
 
 
 def test_the_argument_names_scripts_rely_on():

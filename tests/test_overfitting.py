@@ -1,6 +1,6 @@
 """Telling when a run began to learn its training text by heart (rnn_demo/overfitting.py)."""
 
-from rnn_demo.overfitting import describe_overfitting, overfitting
+from rnn_demo.overfitting import MANY_PASSES, SUGGESTED_DROPOUT, automatic_dropout, describe_overfitting, overfitting
 
 
 def _validations(*losses: float) -> list[dict]:
@@ -25,3 +25,8 @@ def test_a_run_still_improving_or_only_wobbling_is_not_overfitting():
     assert diverged is None
     assert overfitting(_validations(1.82), train_loss=0.1) is None
     assert overfitting(_validations(2.6, 1.82, 2.5), train_loss=None) is None
+
+
+def test_automatic_dropout_is_for_budgets_that_read_the_text_many_times():
+    assert automatic_dropout(MANY_PASSES) == automatic_dropout(500.0) == SUGGESTED_DROPOUT
+    assert automatic_dropout(MANY_PASSES - 0.01) == automatic_dropout(None) == 0.0

@@ -69,3 +69,12 @@ def test_the_status_says_when_a_run_learned_its_text_by_heart_and_what_was_kept(
     for event in train_events(memorisable_text(), replace(config, steps=40), every=1e9):
         still_learning.update(event)
     assert "Done" in still_learning.status and "Learning by heart" not in still_learning.status
+
+
+def test_the_status_names_the_dropout_a_run_chose_for_a_short_text(corpus_text):
+    config = tiny_config(steps=200, eval_every=1000, dropout=None)  # ~28 passes over 1,800 tokens
+    view = RunView(config, "short.txt")
+    events = train_events(corpus_text[:2000], config, every=1e9)
+    view.update(next(events))
+    events.close()
+    assert "parameters, dropout 0.3, chosen as this budget reads the text many times over) on" in view.status

@@ -287,3 +287,23 @@ def test_the_summary_suggests_dropout_when_the_budget_reads_the_text_many_times(
     assert (result.epochs_in_budget >= MANY_PASSES) == (tokens_per_second >= 15_000.0)
     markdown = result.markdown()
     assert ("Dropout 0.3 (under Advanced) holds that off" in markdown) == suggested, markdown
+
+
+def test_the_summary_says_when_training_chooses_dropout_for_a_short_text(tmp_path, probes):
+    """Left unset, dropout is chosen as training will choose it (its own tests: test_train.py), and the
+    speed is estimated with it; a set dropout stays, and a text read a few times gets none."""
+    from rnn_demo.overfitting import SUGGESTED_DROPOUT
+
+    path = tmp_path / "short.txt"
+    path.write_text("To be, or not to be, that is the question.\n" * 100, encoding="utf-8")
+    result = summary.summarize_corpus(path, tiny_config(seconds=60.0, steps=None, dropout=None))
+    assert (result.dropout, result.dropout_automatic) == (SUGGESTED_DROPOUT, True)
+    assert result.epochs_in_budget > 100
+    assert "so training uses dropout 0.3, which holds that off" in result.markdown()
+    config = tiny_config(seconds=60.0, steps=None, dropout=SUGGESTED_DROPOUT)
+    vocab = result.vocab_size
+    assert result.tokens_per_second == pytest.approx(estimate_tokens_per_second(config, vocab, torch.device("cpu"), result.batch_size))
+    own = summary.summarize_corpus(path, tiny_config(seconds=60.0, steps=None, dropout=0.0))
+    assert (own.dropout, own.dropout_automatic) == (0.0, False) and "Dropout 0.3 (under Advanced) holds that off" in own.markdown()
+    few = summary.summarize_corpus(path, tiny_config(seconds=None, steps=2, dropout=None))  # a step budget: no passes shown
+    assert (few.dropout, few.dropout_automatic) == (0.0, True) and "Short for this budget" not in few.markdown()

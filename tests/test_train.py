@@ -375,3 +375,23 @@ def test_a_short_text_is_validated_after_each_epoch_too(corpus_text):
             assert after.elapsed - before.elapsed >= MIN_SECONDS_BETWEEN_VALIDATIONS * 0.99
     own = Trainer(corpus_text[:4000], replace(config, eval_every=2.0))  # the user's own schedule is kept
     assert len([e for e in _run(own) if e.val_loss is not None and not e.done]) == 2
+
+
+def test_dropout_left_unset_is_chosen_by_how_often_the_budget_reads_the_text(corpus_text):
+    """Dropout 0.3 lowered the kept model's validation loss where a 60 s run read its text 15 times
+    and more, and raised it where it read it 4 times (bench/small_texts.py): a run that leaves it
+    unset gets it from MANY_PASSES passes on. Under a step budget the passes are exact."""
+    from rnn_demo.overfitting import MANY_PASSES, SUGGESTED_DROPOUT
+
+    probe = Trainer(corpus_text, tiny_config(steps=1))
+    per_pass = probe.data.train_ids.numel() / (probe.batch_size * probe.config.seq_len)  # steps
+    for steps, chosen in ((math.ceil(MANY_PASSES * per_pass), SUGGESTED_DROPOUT), (math.floor((MANY_PASSES - 1) * per_pass), 0.0)):
+        trainer = Trainer(corpus_text, tiny_config(steps=steps, dropout=None))
+        assert trainer.dropout_chosen_for_passes == pytest.approx(steps / per_pass)
+        assert trainer.config.dropout == trainer.model.dropout.p == chosen
+        assert trainer.summary()["config"]["dropout"] == chosen, "saved as chosen: a resumed run keeps it"
+    many = math.ceil(MANY_PASSES * per_pass)
+    own = Trainer(corpus_text, tiny_config(steps=many, dropout=0.1))  # set: kept, whatever the passes
+    assert (own.config.dropout, own.dropout_chosen_for_passes) == (0.1, None)
+    timed = Trainer(corpus_text, tiny_config(steps=None, seconds=60.0, dropout=None))  # at the estimated speed
+    assert timed.dropout_chosen_for_passes > MANY_PASSES and timed.config.dropout == SUGGESTED_DROPOUT

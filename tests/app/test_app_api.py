@@ -250,6 +250,14 @@ def test_none_for_any_field_means_its_default(client, corpus_file):
     assert "english.txt" in summary and "Vocabulary" in summary
 
 
+def test_dropout_minus_one_is_chosen_for_the_text_and_the_summary_says_so(client, corpus_file):
+    """60 kB read ~50 times in a minute: dropout 0.3, chosen as training will choose it; a dropout set stays."""
+    for automatic in ({}, {"dropout": -1}, {"dropout": None}):  # the default is -1
+        assert "so training uses dropout 0.3, which holds that off" in client.predict(handle_file(str(corpus_file)), **automatic, api_name="/summarize")
+    own = client.predict(handle_file(str(corpus_file)), dropout=0.0, api_name="/summarize")
+    assert "so training uses" not in own and "Dropout 0.3 (under Advanced) holds that off" in own
+
+
 def test_my_model_before_the_first_run_validates_says_it_is_still_training():
     workspace = session.Workspace()
     workspace.running = True  # a run that has not validated yet: no model to use
@@ -353,7 +361,8 @@ def test_the_advanced_fields_show_the_defaults_for_where_training_runs(bundled, 
     """A deployment that trains on a GPU (CUDA, ZeroGPU) offers the GPU defaults, and applies the ones not shown."""
     demo = app.build_demo(settings(bundled, gpu=gpu))
     shown = {b.label: b.value for b in demo.blocks.values() if getattr(b, "label", None) in ("Hidden size", "Layers", "Dropout", "Batch size")}
-    assert shown == {"Hidden size": expected.hidden_size, "Layers": expected.num_layers, "Dropout": expected.dropout, "Batch size": expected.batch_size}
+    dropout = app.AUTOMATIC if expected.dropout is None else expected.dropout  # automatic on a CPU
+    assert shown == {"Hidden size": expected.hidden_size, "Layers": expected.num_layers, "Dropout": dropout, "Batch size": expected.batch_size}
     assert settings(bundled, gpu=gpu).train_config(seconds=30).eval_tokens == expected.eval_tokens
 
 

@@ -74,6 +74,14 @@ def test_upload_train_watch_stop_generate(page: Page, corpus_file, tmp_path):
     set_number(page, "Embedding size", SMALL["embedding_size"])
     set_number(page, "Batch size", SMALL["batch_size"])
     set_number(page, "Window (tokens)", SMALL["seq_len"])
+    # Dropout starts at -1, automatic: chosen for the text (60 kB, read ~100 times a minute by this small model).
+    chosen = page.get_by_text("so training uses dropout 0.3", exact=False)
+    expect(chosen).to_be_visible()
+    expect(page.get_by_label("Dropout", exact=True)).to_have_value("-1")
+    set_number(page, "Dropout", 0)  # set: kept, and only suggested
+    expect(page.get_by_text("Dropout 0.3 (under Advanced) holds that off", exact=False)).to_be_visible()
+    set_number(page, "Dropout", -1)
+    expect(chosen).to_be_visible()
     page.get_by_text("Advanced: model size and optimizer").click()
     page.screenshot(path=tmp_path / "1-uploaded.png", full_page=True)
 
@@ -84,6 +92,7 @@ def test_upload_train_watch_stop_generate(page: Page, corpus_file, tmp_path):
     samples = page.locator(".samples textarea")
     expect(samples).to_have_value(re.compile("validation loss"), timeout=60_000)
     expect(page.get_by_text(re.compile(r"Step [\d,]+"))).to_be_visible()
+    expect(page.get_by_text("dropout 0.3, chosen as this budget reads the text many times over", exact=False)).to_be_visible()
     time.sleep(1.5)  # one more validation's worth of curve for the screenshot
     assert line.get_attribute("d").count("L") >= 2, "the loss line should join several points"
     assert line.get_attribute("stroke"), "the line should be drawn in its series' colour"
