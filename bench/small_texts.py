@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.machine import machine_info  # noqa: E402
-from bench.time_to_quality import DEFAULT_CORPUS, run  # noqa: E402
+from bench.time_to_quality import DEFAULT_CORPUS, parse_overrides, run  # noqa: E402
 
 VARIANTS = {  # name: the settings it overrides, for a budget of this many seconds
     "scheduled validations only": lambda seconds: {"eval_every": max(2.0, seconds / 8)},  # the schedule before 2026-11-29
@@ -39,9 +39,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--cell", default="lstm")
     parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="for every variant, e.g. tokenizer=word")
     args = parser.parse_args()
+    common = parse_overrides(args.set)
     corpus = Path(args.corpus).read_text(encoding="utf-8")
-    variants = {name: VARIANTS[name](args.seconds) for name in args.variants}
+    variants = {name: {**common, **VARIANTS[name](args.seconds)} for name in args.variants}
     results = []
     for round_ in range(args.rounds):
         for kb in args.kb:
