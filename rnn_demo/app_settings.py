@@ -20,7 +20,6 @@ from .hardware import usable_cores
 TRAINED = "my model"  # the model choice meaning "the model trained in this session"
 NOT_TRAINED = "you haven't trained a model in this session yet: train one first"
 SAMPLE_LENGTH = {"char": 200, "word": 50}  # the sample shown at each validation, in tokens
-MAX_EVAL_INTERVAL = 15.0  # seconds between validations (and samples) in the app, at most
 
 
 def _env_number(name: str, default: float, cast: Callable = float) -> float:
@@ -102,10 +101,8 @@ class AppSettings:
         config = self.defaults(**given)
         if config.seconds is None or not 0 < config.seconds <= self.max_seconds:
             raise UserError(f"the time budget must be between 1 and {self.max_seconds:g} seconds, got {config.seconds}")
-        # A sample at least every 15 s, so a learner watching a long run sees the text improve.
-        every = config.eval_every or min(MAX_EVAL_INTERVAL, max(2.0, config.seconds / 8))
-        config = replace(
-            config, threads=self.threads or None, sample_length=SAMPLE_LENGTH.get(config.tokenizer, 50), eval_every=every
-        )
+        # The trainer's own validation schedule (a sample at each scheduled one): setting eval_every
+        # here had turned off its validations after each epoch, which a short text needs.
+        config = replace(config, threads=self.threads or None, sample_length=SAMPLE_LENGTH.get(config.tokenizer, 50))
         config.check()
         return config

@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--val-fraction", type=_val_fraction, help=_with_default("val_fraction", "last fraction of the text used for validation"))
     train.add_argument("--min-freq", type=int, help="vocabulary: minimum count (default 1 for char, 2 for word)")
     train.add_argument("--max-vocab", type=int, help=_with_default("max_vocab", "vocabulary size cap"))
-    train.add_argument("--eval-every", type=float, help="steps (step budget) or seconds (time budget) between validations (default: ~8 per run, and after each epoch once an epoch is shorter, at most once a second; giving it turns those off)")
+    train.add_argument("--eval-every", type=float, help="steps (step budget) or seconds (time budget) between validations (default: ~8 per run, at most 15 s apart, and after each epoch once an epoch is shorter, at most once a second; giving it turns those off)")
     train.add_argument("--implementation", choices=["fused", "scratch"], help=_with_default("implementation", "scratch: the hand-written cells of cells.py, to compare"))
     train.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help=_with_default("device"))
     train.add_argument(

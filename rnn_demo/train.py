@@ -46,6 +46,9 @@ MIN_STEPS_IN_BUDGET = 3  # a time budget must hold at least this many estimated 
 # So a run also validates after each epoch, at most once a second (each one is a point on the plot)
 # and only while these extra validations cost at most EPOCH_VALIDATION_SHARE of the time: a GPU
 # reads tiny Shakespeare 40–60 times a minute, with dropout that keeps it from learning it by heart.
+# At most this long between scheduled validations, each with a sample in the app: a learner watching
+# a 10-minute run sees the text improve every 15 s, not every 75 s.
+MAX_EVAL_INTERVAL = 15.0
 MIN_SECONDS_BETWEEN_VALIDATIONS = 1.0
 EPOCH_VALIDATION_SHARE = 0.05
 
@@ -294,13 +297,13 @@ class Trainer:
         return pos.step - step >= self.windows_per_epoch and pos.elapsed - elapsed >= gap
 
     def _eval_interval(self) -> float:
-        """Steps (step budgets) or seconds (time budgets) between validations: ~8 per run."""
+        """Steps (step budgets) or seconds (time budgets) between validations: ~8 per run, at most 15 s apart."""
         c = self.config
         if c.eval_every:
             return c.eval_every
         if c.steps is not None:
             return max(1, c.steps // 8)
-        return max(2.0, c.seconds / 8)
+        return min(MAX_EVAL_INTERVAL, max(2.0, c.seconds / 8))
 
     def _train_step(self) -> float:
         config, model, pos = self.config, self.model, self.position

@@ -375,6 +375,7 @@ def test_a_short_text_is_validated_after_each_epoch_too(corpus_text):
             assert after.elapsed - before.elapsed >= MIN_SECONDS_BETWEEN_VALIDATIONS * 0.99
     own = Trainer(corpus_text[:4000], replace(config, eval_every=2.0))  # the user's own schedule is kept
     assert len([e for e in _run(own) if e.val_loss is not None and not e.done]) == 2
+    assert Trainer(corpus_text, tiny_config(steps=None, seconds=600.0))._eval_interval() == 15.0, "a sample every 15 s at most"
 
 
 def test_dropout_left_unset_is_chosen_by_how_often_the_budget_reads_the_text(corpus_text):
