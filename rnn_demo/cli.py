@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--hidden", dest="hidden_size", type=int, help=_with_default("hidden_size", "units per layer"))
     train.add_argument("--layers", dest="num_layers", type=int, help=_with_default("num_layers", "stacked recurrent layers"))
     train.add_argument("--embedding", dest="embedding_size", type=int, help=_with_default("embedding_size", "size of each token's vector"))
-    train.add_argument("--dropout", type=float, help=_with_default("dropout", f"share of the embeddings and layer outputs zeroed while training; automatic: {SUGGESTED_DROPOUT:g} for character tokens when the budget reads the text {MANY_PASSES} times or more, else 0"))
+    train.add_argument("--dropout", type=float, help=_with_default("dropout", f"share of the embeddings and layer outputs zeroed while training; automatic: {SUGGESTED_DROPOUT:g} when the budget reads the text {MANY_PASSES} times or more, else 0"))
     train.add_argument("--tie-weights", action="store_true", default=None, help="share embedding and decoder weights (needs --embedding equal to --hidden)")
     train.add_argument("--seq-len", type=int, help=_with_default("seq_len", "window length for truncated BPTT"))
     train.add_argument("--batch-size", type=int, help=_with_default("batch_size", "windows trained at once"))
@@ -201,7 +201,7 @@ def _train(args: argparse.Namespace) -> int:
     summary["out"] = out
     print(f"saved {out} (validation loss {_fmt(summary['val_loss'])})", file=sys.stderr)
     if summary["overfitting"]:
-        print(f"note: {describe_overfitting(summary['overfitting'], trainer.config.dropout, '--dropout {}', trainer.config.character_tokens)}", file=sys.stderr)
+        print(f"note: {describe_overfitting(summary['overfitting'], trainer.config.dropout, '--dropout {}')}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary))
     return 0

@@ -74,11 +74,6 @@ class TrainConfig:
     threads: int | None = None  # None: every usable core, and a timed run re-decides as it goes (thread_tuner.py)
     seed: int = 0
 
-    @property
-    def character_tokens(self) -> bool:
-        """Single characters as tokens: the char tokenizer, and spaCy's blank Chinese."""
-        return token_unit(self.tokenizer, self.lang) == "characters"
-
     def check(self) -> None:
         numbers = {"seconds": "time budget", "lr": "learning rate", "lr_floor": "lr floor", "clip": "gradient clip",
                    "dropout": "dropout", "val_fraction": "validation fraction", "eval_every": "validation interval"}  # fmt: skip

@@ -19,10 +19,10 @@ MIN_RISE = 0.05  # nats per token above the best validation; less is within a co
 # and on 30 kB (~100 passes) LSTM 1.81-1.84 / 1.79 (2-vCPU Intel Xeon). So it helps a run that reads
 # its text many times, and only that; between 11 and 14 passes the LSTM lost 0.035 and the GRU
 # gained 0.015, so it starts at 15. Dropout 0.5 against 0.3 on 30 kB: LSTM 1.749 / 1.779, GRU
-# 1.829 / 1.803 — no better on the whole, and worse on 100 kB. Tang poems, character tokens, LSTM:
-# 30k characters (56 passes) 5.247 / 5.224, 100k (15 passes) 5.127 / 5.103. Word tokens (LSTM,
-# WikiText-2): 100 kB (97 passes) 3.352 / 3.365, 300 kB (21 passes) 4.129 / 4.133 — no gain: a word
-# model learns its text by heart within a tenth of the run either way. So only character models get it.
+# 1.829 / 1.803 — no better on the whole, and worse on 100 kB. Other texts (60 s, passes in
+# brackets): Tang poems, characters, LSTM: 30k (56) 5.247 / 5.224, 100k (15) 5.127 / 5.103;
+# WikiText-2, words: GRU 60 kB (184) 3.818 / 3.823, 100 kB (101) 3.480 / 3.406, 300 kB (23)
+# 4.249 / 4.188; LSTM 100 kB (97) 3.352 / 3.365, 300 kB (21) 4.129 / 4.133 — so words too.
 SUGGESTED_DROPOUT = 0.3
 MANY_PASSES = 15  # passes over the text in the budget from which a run's automatic dropout is SUGGESTED_DROPOUT
 MEASURED = (
@@ -31,11 +31,11 @@ MEASURED = (
 )
 
 
-def automatic_dropout(passes: float | None, characters: bool) -> float:
-    """The dropout of a run that leaves it unset: :data:`SUGGESTED_DROPOUT` for a character model
-    whose budget reads the training text ``passes`` times, :data:`MANY_PASSES` or more; else none
-    (it slows the learning of a text read a few times, and did not help word models: see above)."""
-    return SUGGESTED_DROPOUT if characters and passes is not None and passes >= MANY_PASSES else 0.0
+def automatic_dropout(passes: float | None) -> float:
+    """The dropout of a run that leaves it unset: :data:`SUGGESTED_DROPOUT` when its budget reads the
+    training text ``passes`` times and that is :data:`MANY_PASSES` or more, else none (it slows the
+    learning of a text read only a few times: see above)."""
+    return SUGGESTED_DROPOUT if passes is not None and passes >= MANY_PASSES else 0.0
 
 
 def overfitting(validations: list[dict], train_loss: float | None) -> dict | None:
@@ -57,13 +57,12 @@ def overfitting(validations: list[dict], train_loss: float | None) -> dict | Non
     }  # fmt: skip
 
 
-def describe_overfitting(found: dict, dropout: float, dropout_setting: str, characters: bool) -> str:
+def describe_overfitting(found: dict, dropout: float, dropout_setting: str) -> str:
     """What happened and what to change, in sentences a learner can follow. ``dropout``: the run's;
-    ``dropout_setting``: how the reader sets it to ``{}`` ("--dropout {}", "{} under Advanced");
-    ``characters``: a character model (dropout helped those only)."""
+    ``dropout_setting``: how the reader sets it to ``{}`` ("--dropout {}", "{} under Advanced")."""
     remedy = (
         f"Dropout ({dropout_setting.format(SUGGESTED_DROPOUT)}) holds it off: {MEASURED}. More text does too."
-        if characters and dropout < SUGGESTED_DROPOUT
+        if dropout < SUGGESTED_DROPOUT
         else "More text holds it off."
     )
     return (

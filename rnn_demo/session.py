@@ -399,7 +399,7 @@ class RunView:
         if not found:
             return ""
         dropout = self.info.get("dropout") or 0.0
-        return f"\n\n⚠ **Learning by heart:** {describe_overfitting(found, dropout, '{} under Advanced', self.config.character_tokens)}"
+        return f"\n\n⚠ **Learning by heart:** {describe_overfitting(found, dropout, '{} under Advanced')}"
 
 
 # ----- sessions -------------------------------------------------------------------------------

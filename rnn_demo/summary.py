@@ -37,7 +37,7 @@ from .devices import autocast, cpu_threads, describe, pick_device, pick_precisio
 from .errors import UserError
 from .heap import memory_kept
 from .loss import decoder_loss
-from .overfitting import MEASURED, SUGGESTED_DROPOUT, automatic_dropout
+from .overfitting import MANY_PASSES, MEASURED, SUGGESTED_DROPOUT, automatic_dropout
 from .tokenizers import LARGE_UNKNOWN_SHARE, MOSTLY_HAN_SHARE, NOTICEABLE_UNKNOWN_SHARE, format_share, han_share
 
 # The share of the probed matmul throughput (in the training precision) a whole training step
@@ -89,10 +89,6 @@ class CorpusSummary:
     chinese_share: float = 0.0  # of its letters, those that are Chinese characters
 
     @property
-    def character_tokens(self) -> bool:
-        return token_unit(self.tokenizer, self.lang) == "characters"
-
-    @property
     def epoch_seconds(self) -> float | None:
         """Estimated time for one pass over the training tokens."""
         return None if self.tokens_per_second is None else self.train_tokens / max(self.tokens_per_second, 1e-9)
@@ -138,7 +134,7 @@ class CorpusSummary:
                     f"- **Short for this budget:** read that often, a text is soon learned by heart, so training uses "
                     f"dropout {self.dropout}, which holds that off: {MEASURED}. Dropout under Advanced overrides it."
                 )
-            elif self.dropout is not None and self.dropout < automatic_dropout(passes, self.character_tokens):
+            elif passes >= MANY_PASSES and self.dropout is not None and self.dropout < SUGGESTED_DROPOUT:
                 lines.append(
                     f"- **Short for this budget:** read that often, a text is soon learned by heart. Dropout "
                     f"{SUGGESTED_DROPOUT} (under Advanced) holds that off: {MEASURED}."
@@ -250,7 +246,7 @@ def _token_stats(
 def choose_dropout(
     config: TrainConfig, vocab_size: int, train_tokens: int, batch_size: int, device: torch.device
 ) -> tuple[TrainConfig, float | None]:
-    """``config`` with its automatic dropout (``None``) chosen for this text, tokens and budget
+    """``config`` with its automatic dropout (``None``) chosen for this text and budget
     (:func:`~rnn_demo.overfitting.automatic_dropout`), and the passes over the text it was chosen for:
     exact under a step budget, at the estimated speed without dropout under a time budget (the
     shorter, when both are set). A set dropout stays, with no passes."""
@@ -263,7 +259,7 @@ def choose_dropout(
         rate = estimate_tokens_per_second(replace(config, dropout=0.0), vocab_size, device, batch_size)
         reads.append(config.seconds * rate / train_tokens)
     passes = min(reads, default=None)
-    return replace(config, dropout=automatic_dropout(passes, config.character_tokens)), passes
+    return replace(config, dropout=automatic_dropout(passes)), passes
 
 
 def flops_per_token(config: TrainConfig, vocab_size: int) -> float:

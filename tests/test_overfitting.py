@@ -10,14 +10,12 @@ def _validations(*losses: float) -> list[dict]:
 def test_a_validation_loss_that_rose_clearly_above_its_best_while_training_fell_below_it_is_overfitting():
     found = overfitting(_validations(2.6, 1.9, 1.82, 1.95, 2.4), train_loss=0.3)
     assert found == {"best_step": 30, "best_loss": 1.82, "last_step": 50, "last_loss": 2.4, "train_loss": 0.3}
-    text = describe_overfitting(found, dropout=0.0, dropout_setting="--dropout {}", characters=True)
+    text = describe_overfitting(found, dropout=0.0, dropout_setting="--dropout {}")
     assert "lowest at step 30 (1.820)" in text and "risen to 2.400 by step 50" in text and "those of step 30" in text
     assert "Dropout (--dropout 0.3) holds it off" in text
-    assert "Dropout" not in describe_overfitting(found, dropout=0.5, dropout_setting="--dropout {}", characters=True), (
+    assert "Dropout" not in describe_overfitting(found, dropout=0.5, dropout_setting="--dropout {}"), (
         "it had dropout already"
     )
-    words = describe_overfitting(found, dropout=0.0, dropout_setting="--dropout {}", characters=False)
-    assert "Dropout" not in words and words.endswith("More text holds it off."), "it did not help word models"
 
 
 def test_a_run_still_improving_or_only_wobbling_is_not_overfitting():
@@ -30,6 +28,5 @@ def test_a_run_still_improving_or_only_wobbling_is_not_overfitting():
 
 
 def test_automatic_dropout_is_for_budgets_that_read_the_text_many_times():
-    assert automatic_dropout(MANY_PASSES, characters=True) == automatic_dropout(500.0, characters=True) == SUGGESTED_DROPOUT
-    assert automatic_dropout(MANY_PASSES - 0.01, characters=True) == automatic_dropout(None, characters=True) == 0.0
-    assert automatic_dropout(500.0, characters=False) == 0.0, "word models learned no better with it"
+    assert automatic_dropout(MANY_PASSES) == automatic_dropout(500.0) == SUGGESTED_DROPOUT
+    assert automatic_dropout(MANY_PASSES - 0.01) == automatic_dropout(None) == 0.0
