@@ -554,10 +554,14 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
         # First: the browser sends a trigger's events in the order they were registered, and one waits
         # for the one before it to finish, so after the summary this appeared with it (3.4 s for 2.6 MB).
         tokenizer.change(lambda t: gr.Dropdown(visible=t == "word"), tokenizer, lang, api_visibility="private", queue=False)
-        summary_event = dict(fn=summarize, inputs=train_inputs, outputs=summary, show_progress="minimal", trigger_mode="always_last")
-        corpus.change(**summary_event, api_name="summarize")
-        for field in (cell, tokenizer, lang, seconds, hidden_size, num_layers, embedding_size, dropout, seq_len, batch_size):
-            field.change(**summary_event, api_visibility="private")
+        # One event for every field: a session then runs one summary at a time, each with the latest
+        # values. One event per field ran them side by side, and a slow one (a new shape to time) could
+        # land after a quick later one and show settings no longer in the fields.
+        summary_triggers = (corpus, cell, tokenizer, lang, seconds, hidden_size, num_layers, embedding_size, dropout, seq_len, batch_size)
+        gr.on(
+            [field.change for field in summary_triggers], summarize, train_inputs, summary, api_name="summarize",
+            show_progress="minimal", trigger_mode="always_last",
+        )  # fmt: skip
 
         started = train_btn.click(
             starting, None, [train_btn, stop_btn, download_btn, status], api_visibility="private", queue=False,
