@@ -24,7 +24,7 @@ from rnn_demo.catalog import ModelShelf, describe_architecture
 from rnn_demo.config import MAX_LENGTH, MAX_LR, WORD_LANGUAGES, TrainConfig
 from rnn_demo.data import SUFFIXES, read_corpus
 from rnn_demo.errors import UserError
-from rnn_demo.overfitting import MANY_PASSES, SUGGESTED_DROPOUT
+from rnn_demo.overfitting import AUTOMATIC_RULE
 
 
 class Deferred:
@@ -108,7 +108,7 @@ HOW_IT_WORKS = f"""
   started to memorise. The app keeps the weights with the best validation loss, and says when that happened.
   *Dropout* (Advanced) zeroes a share of the signals while training, so no single path can store the text:
   it helps when the budget reads a short text many times, and slows learning on a long one. At -1 (the
-  default on a CPU), it is chosen for you that way: {SUGGESTED_DROPOUT:g} when the budget reads the text {MANY_PASSES} times or more.
+  default on a CPU), it is chosen for you that way: {AUTOMATIC_RULE}.
 - **Temperature** divides the model's scores before sampling: 0 always picks the likeliest token (repetitive),
   1 samples the model's own probabilities, above 1 gets wild. **Top-k** and **top-p** cut off unlikely tokens.
   The same **seed** with the same settings gives the same text.
@@ -116,7 +116,7 @@ HOW_IT_WORKS = f"""
 # The dropout field's "automatic" (TrainConfig's None): a number, as the seed's -1 is, since gradio's
 # number field turns an empty value into 0 as soon as it is drawn.
 AUTOMATIC = -1
-AUTOMATIC_DROPOUT = f"-1 = automatic: {SUGGESTED_DROPOUT:g} when the budget reads the text {MANY_PASSES} times or more, else 0"
+AUTOMATIC_DROPOUT = f"-1 = automatic: {AUTOMATIC_RULE}"
 OR_PRETRAINED = ", or pick a pretrained model"  # what else Generate can do without a model of yours
 NO_CORPUS = "Upload a `.txt`, `.md` or `.csv` (with a `text` column) file, in any common encoding. Tip: a few hundred KB of text from one author trains well in a minute."
 CSS = """

@@ -17,7 +17,7 @@ from dataclasses import fields
 
 from .config import GPU_DEFAULTS, MAX_PROMPT_CHARS, TrainConfig
 from .errors import UserError
-from .overfitting import MANY_PASSES, SUGGESTED_DROPOUT, describe_overfitting
+from .overfitting import AUTOMATIC_RULE, describe_overfitting
 
 
 def _number(text: str) -> float:
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--hidden", dest="hidden_size", type=int, help=_with_default("hidden_size", "units per layer"))
     train.add_argument("--layers", dest="num_layers", type=int, help=_with_default("num_layers", "stacked recurrent layers"))
     train.add_argument("--embedding", dest="embedding_size", type=int, help=_with_default("embedding_size", "size of each token's vector"))
-    train.add_argument("--dropout", type=float, help=_with_default("dropout", f"share of the embeddings and layer outputs zeroed while training; automatic: {SUGGESTED_DROPOUT:g} when the budget reads the text {MANY_PASSES} times or more, else 0"))
+    train.add_argument("--dropout", type=float, help=_with_default("dropout", f"share of the embeddings and layer outputs zeroed while training; automatic: {AUTOMATIC_RULE}"))
     train.add_argument("--tie-weights", action="store_true", default=None, help="share embedding and decoder weights (needs --embedding equal to --hidden)")
     train.add_argument("--seq-len", type=int, help=_with_default("seq_len", "window length for truncated BPTT"))
     train.add_argument("--batch-size", type=int, help=_with_default("batch_size", "windows trained at once"))

@@ -37,7 +37,7 @@ from .devices import autocast, cpu_threads, describe, pick_device, pick_precisio
 from .errors import UserError
 from .heap import memory_kept
 from .loss import decoder_loss
-from .overfitting import MANY_PASSES, MEASURED, SUGGESTED_DROPOUT, automatic_dropout
+from .overfitting import MEASURED, SUGGESTED_DROPOUT, automatic_dropout
 from .tokenizers import LARGE_UNKNOWN_SHARE, MOSTLY_HAN_SHARE, NOTICEABLE_UNKNOWN_SHARE, format_share, han_share
 
 # The share of the probed matmul throughput (in the training precision) a whole training step
@@ -134,7 +134,7 @@ class CorpusSummary:
                     f"- **Short for this budget:** read that often, a text is soon learned by heart, so training uses "
                     f"dropout {self.dropout}, which holds that off: {MEASURED}. Dropout under Advanced overrides it."
                 )
-            elif passes >= MANY_PASSES and self.dropout is not None and self.dropout < SUGGESTED_DROPOUT:
+            elif self.dropout is not None and self.dropout < automatic_dropout(passes):
                 lines.append(
                     f"- **Short for this budget:** read that often, a text is soon learned by heart. Dropout "
                     f"{SUGGESTED_DROPOUT} (under Advanced) holds that off: {MEASURED}."

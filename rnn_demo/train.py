@@ -40,15 +40,15 @@ QUICK_VALIDATION_SECONDS = 1.0
 VALIDATION_SHARE = 0.15
 MIN_VALIDATION_TOKENS = 4096  # a stopped run validates once more only if that is this quick
 MIN_STEPS_IN_BUDGET = 3  # a time budget must hold at least this many estimated steps (the estimate is within 0.8–1.6×)
+# At most this long between scheduled validations, each with a sample in the app: a learner watching
+# a 10-minute run sees the text improve every 15 s, not every 75 s.
+MAX_EVAL_INTERVAL = 15.0
 # A short text is read many times over between two of the ~8 scheduled validations: 30 kB of
 # Shakespeare validated best (1.82) 4 s into a 60 s run and had risen above 1.9 by the first, at
 # 7.5 s; the kept model scored 2.06–2.17 (bench/small_texts.py; with the rule below 1.81–1.84).
 # So a run also validates after each epoch, at most once a second (each one is a point on the plot)
 # and only while these extra validations cost at most EPOCH_VALIDATION_SHARE of the time: a GPU
 # reads tiny Shakespeare 40–60 times a minute, with dropout that keeps it from learning it by heart.
-# At most this long between scheduled validations, each with a sample in the app: a learner watching
-# a 10-minute run sees the text improve every 15 s, not every 75 s.
-MAX_EVAL_INTERVAL = 15.0
 MIN_SECONDS_BETWEEN_VALIDATIONS = 1.0
 EPOCH_VALIDATION_SHARE = 0.05
 
