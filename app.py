@@ -4,7 +4,7 @@
 that), offline. Limits and endpoints come from ``RNN_DEMO_*`` environment variables (see
 :class:`rnn_demo.app_settings.AppSettings`). This file only builds the UI and wires events: every bit of
 logic is a call into ``rnn_demo``. Public API endpoints (``gradio_client``): ``/train``,
-``/generate``, ``/summarize``, ``/load_model``, ``/models``, ``/push``.
+``/generate``, ``/look_inside``, ``/summarize``, ``/load_model``, ``/models``, ``/push``.
 """
 
 import spaces  # noqa: I001  — first: on ZeroGPU it must come before anything initializes CUDA
@@ -44,6 +44,7 @@ class Deferred:
 session = Deferred("rnn_demo.session")
 summaries = Deferred("rnn_demo.summary")
 sampling = Deferred("rnn_demo.generate")
+inside = Deferred("rnn_demo.inside")
 
 
 def train_events(text: str, config: TrainConfig, source: dict):
@@ -93,8 +94,9 @@ INTRO = """
 # Recurrent networks that write: train an LSTM or a GRU in your browser
 
 A recurrent network reads text one character (or word) at a time. It carries a *hidden state* — its memory of
-what it has read so far — and learns to predict what comes next. **① Upload** any text, **② train** it for a
-minute and watch the loss fall, then **③ generate**: the network writes new text in the style of yours.
+what it has read so far — and learns to predict what comes next. **① Upload** any text and **train** it for a
+minute while the loss falls, **② generate**: the network writes new text in the style of yours, then **③ look
+inside** it as it reads: where it is surprised, and what its gates do.
 """
 HOW_IT_WORKS = f"""
 - **LSTM or GRU?** Both are recurrent cells with *gates* that decide what to keep in memory. The LSTM has a
@@ -109,6 +111,11 @@ HOW_IT_WORKS = f"""
   *Dropout* (Advanced) zeroes a share of the signals while training, so no single path can store the text:
   it helps when the budget reads a short text many times, and slows learning on a long one. At -1 (the
   default on a CPU), it is chosen for you that way: {AUTOMATIC_RULE}.
+- **Gates** are numbers from 0 (shut) to 1 (open), one per memory unit, recomputed at every token from that
+  token and the hidden state. Watch them in ③: in the pretrained shakespeare-lstm, the forget gate of unit
+  149 of layer 1 shuts at every space and line break (it forgets the word just read), and that of unit 344
+  of layer 2 only at line breaks (it forgets the line) — type `1:149` or `2:344` under *Which memory unit*.
+  Coloured by surprise, the text shows where in a word the model is still guessing and where it knows the rest.
 - **Temperature** divides the model's scores before sampling: 0 always picks the likeliest token (repetitive),
   1 samples the model's own probabilities, above 1 gets wild. **Top-k** and **top-p** cut off unlikely tokens.
   The same **seed** with the same settings gives the same text.
@@ -130,6 +137,14 @@ CSS = """
 /* Likewise the y labels, absent from the empty chart: when they appear they push the y title left of
    the drawing, where the block's edge cut it in half. This margin holds it (labels up to "10.0"). */
 .loss-plot .vega-embed { margin-left: 28px; width: calc(100% - 28px) !important; }
+/* The text a model read, as text: gradio lays the tokens out as padded chips in a flex box, which
+   spaces out every character and ignores line breaks. Inline and unpadded instead; the blank text
+   nodes between gradio's spans take no room (font-size 0); each token's own text keeps its size, and
+   takes its colour from the token around it, whose zero-size box would show none. */
+.reading .textfield { display: block !important; font-size: 0; word-break: normal !important; }
+.reading .token-container, .reading .token { display: inline; font-size: 0; }
+.reading .token.highlighted { margin: 0 !important; padding: 0 !important; border-radius: 0 !important; }
+.reading .text { font-family: var(--font-mono); font-size: var(--text-md); line-height: 1.6; background-color: inherit; }
 """
 
 
@@ -421,6 +436,27 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
         for text in session.text_stream(generation, prompt or ""):
             yield text, ws
 
+    @user_errors
+    def look_inside(model, repo_id, text, generated, signal, unit, workspace, request: gr.Request):
+        """The selected model reads the text (or, with none typed, the generated one): each token coloured."""
+        lm, origin = resolve(model, repo_id, workspace)
+        text = text if (text or "").strip() else (generated or "")
+        if not text.strip():
+            raise UserError("nothing to read: type a text in the box, or generate one above")
+        ws = workspace if workspace is not None else session.Workspace(request.session_hash)
+        shown = inside.view(ws.reading(lm, text), signal, unit, origin)
+        return (
+            shown.highlights, gr.Dropdown(shown.signal_choices, value=shown.signal, info=f"Surprise, or a gate or state of this {shown.cell}."),
+            gr.Dropdown(shown.unit_choices, value=shown.unit, interactive=shown.signal != inside.SURPRISE), shown.note, "", ws,
+        )  # fmt: skip
+
+    @user_errors
+    def token_note(workspace, evt: gr.SelectData):
+        """A click on a token: the chance the model gave it, and what it expected instead."""
+        if workspace is None:
+            raise UserError("read a text first: press Read it")
+        return workspace.last_reading.token_note(evt.index)
+
     def starting():
         """Train pressed: Stop instead of Train, no download of the model being replaced; and when every
         training slot is taken, a status saying the run waits (gradio draws its place in the queue on the plot)."""
@@ -543,8 +579,31 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
                 gen_seed = Number(-1, label="Seed", precision=0, minimum=-1, maximum=2**31 - 1, info="-1 = a new random seed each time")
                 generate_btn = gr.Button("Generate", variant="primary")
             with gr.Column(scale=3, min_width=420):
-                output = gr.Textbox(label="Generated text", lines=18, max_lines=30, interactive=False, elem_classes="generated", buttons=["copy"])
+                output = gr.Textbox("", label="Generated text", lines=18, max_lines=30, interactive=False, elem_classes="generated", buttons=["copy"])
                 gen_note = gr.Markdown(label="Generation note")
+
+        gr.Markdown("## ③ Look inside: what the model expects, and what its gates do")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                gr.Markdown(
+                    "The model chosen in ② reads a text one token at a time, as it does when it writes. Colour each "
+                    "token by how surprised the model was by it, or by what one of its gates decided there."
+                )
+                look_text = gr.Textbox("", label="Text to read", placeholder="Leave empty to read the generated text above", lines=4)
+                look_signal = Dropdown(
+                    [("surprise", "surprise")], value="surprise", label="Colour each token by", allow_custom_value=True,
+                    info="The gates of the model's cell appear here once it has read a text.",
+                )  # fmt: skip
+                look_unit = Dropdown(
+                    [("—", "mean")], value="mean", label="Which memory unit", allow_custom_value=True, interactive=False,
+                    info="Their mean, or one of the units that change most on this text (or type layer:unit, e.g. 1:17).",
+                )  # fmt: skip
+                look_btn = gr.Button("Read it", variant="primary")
+            with gr.Column(scale=3, min_width=420):
+                look_view = gr.HighlightedText(label="The text as the model read it", show_legend=False, interactive=False, elem_classes="reading")
+                look_note = gr.Markdown(label="How to read the colours")
+                look_token = gr.Markdown(label="The token clicked")
+
         models_json = gr.JSON(visible=False, label="Models")
         model_zip = gr.File(visible=False, label="Model checkpoint (.zip)")  # what /download returns
 
@@ -591,6 +650,17 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
             concurrency_limit=settings.generate_concurrency, concurrency_id="generate", show_progress="minimal",
         ).success(generation_note, state, gen_note, api_visibility="private")  # fmt: skip
         generating.success(generation_note, state, gen_note, api_visibility="private")
+        look_inputs = [model, repo_id, look_text, output, look_signal, look_unit, state]
+        look_outputs = [look_view, look_signal, look_unit, look_note, look_token, state]
+        look_btn.click(
+            look_inside, look_inputs, look_outputs, api_name="look_inside", concurrency_limit=settings.generate_concurrency,
+            concurrency_id="generate", show_progress="minimal",
+        )  # fmt: skip
+        gr.on(
+            [look_signal.input, look_unit.input], look_inside, look_inputs, look_outputs, api_visibility="private",
+            concurrency_limit=settings.generate_concurrency, concurrency_id="generate", show_progress="minimal", trigger_mode="always_last",
+        )  # fmt: skip
+        look_view.select(token_note, state, look_token, api_visibility="private", show_progress="hidden")
         push_btn.click(push, [push_repo, push_token, push_private, state], [push_status, push_token], api_name="push")
         download_btn.click(download, state, model_zip, api_name="download")  # the button downloads by itself; scripts call this
 

@@ -39,6 +39,7 @@ from .config import TrainConfig, token_unit
 from .errors import UserError
 from .evaluate import evaluate
 from .generate import Generation, generate_text
+from .inside import Reading, read_text
 from .model import RNNLanguageModel
 from .overfitting import describe_overfitting
 from .stopping import Stopped, stoppable
@@ -424,6 +425,9 @@ class Workspace:
         # last update, which carries the validation made on stopping: the app sends this again.
         self.last_run: RunView | None = None
         self.last_generation: str = ""  # a line about the last generation (model source, seed)
+        # The last text a model read in "Look inside", kept so another signal or a click on a token
+        # shows at once: (model, text, reading).
+        self._reading: tuple[RNNLanguageModel, str, Reading] | None = None
         self._folder: Path | None = None
         self._zip: tuple[TrainedModel, Path] | None = None
         self._lock = threading.Lock()
@@ -509,10 +513,27 @@ class Workspace:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
+    def reading(self, model: RNNLanguageModel, text: str) -> Reading:
+        """``model``'s reading of ``text`` (:func:`rnn_demo.inside.read_text`), made once per model and text."""
+        kept = self._reading
+        if kept is not None and kept[0] is model and kept[1] == text:
+            return kept[2]
+        with _turn():
+            reading = read_text(model, text)
+        self._reading = (model, text, reading)
+        return reading
+
+    @property
+    def last_reading(self) -> Reading:
+        if self._reading is None:
+            raise UserError("read a text first: press Read it")
+        return self._reading[2]
+
     def clear(self) -> None:
         """Drop the model and delete this session's files."""
         self.trained = None
         self._zip = None
+        self._reading = None
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None

@@ -15,6 +15,7 @@ from rnn_demo.catalog import BUNDLED_DIR, open_model, pretrained_models
 from rnn_demo.checkpoint import load_model, save_model
 from rnn_demo.checkpoint_layout import zip_folder
 from rnn_demo.generate import generate_text
+from rnn_demo.inside import read_text
 from rnn_demo.train import Trainer
 from tests.helpers import english_text, tiny_config
 
@@ -110,3 +111,19 @@ def test_saved_files_get_the_mode_the_umask_gives(umask, tmp_path):
     assert modes == dict.fromkeys(modes, expected), {k: oct(v) for k, v in modes.items()}
     with zipfile.ZipFile(archive) as zipped:
         assert {i.filename: (i.external_attr >> 16) & 0o777 for i in zipped.infolist()} == dict.fromkeys(zipped.namelist(), expected)
+
+
+def test_the_forget_gates_how_it_works_points_to_shut_at_word_and_line_ends():
+    """The app's How it works sends learners to two units of the Shakespeare LSTM (``1:149``, ``2:344``)."""
+    text = (
+        "ROMEO:\nBut soft, what light through yonder window breaks?\nIt is the east, and Juliet is the sun.\n\n"
+        "JULIET:\nO Romeo, Romeo! wherefore art thou Romeo?\nDeny thy father and refuse thy name.\n"
+    )
+    reading = read_text(load_model(BUNDLED_DIR / "shakespeare-lstm"), text)
+    forget = reading.signals["forget"]
+    space = torch.tensor([p == " " for p in reading.pieces])
+    newline = torch.tensor([p == "\n" for p in reading.pieces])
+    letter = torch.tensor([p.isalpha() for p in reading.pieces])
+    word_unit, line_unit = forget[:, 0, 149], forget[:, 1, 344]  # layer 1, unit 149; layer 2, unit 344
+    assert word_unit[space | newline].max() < 0.1 and word_unit[letter].mean() > 0.5
+    assert line_unit[newline].max() < 0.1 and line_unit[space].min() > 0.9

@@ -30,6 +30,11 @@ def losses(plot: dict, series: str) -> list[float]:
     return [row[loss] for row in plot["data"] if row[kind] == series and row[loss] is not None]
 
 
+def loss_read(note: str) -> float:
+    """The loss a /look_inside note reports."""
+    return float(re.search(r"its loss on this text: \*\*([0-9.]+) nats per token", note).group(1))
+
+
 def test_train_streams_falling_loss_and_the_model_generates(client, corpus_file):
     job = client.submit(handle_file(str(corpus_file)), seconds=6, api_name="/train", **SMALL)
     updates = list(job)
@@ -60,6 +65,10 @@ def test_train_streams_falling_loss_and_the_model_generates(client, corpus_file)
     assert "this session" in info and "english.txt" in info
     text = client.predict(model=session.TRAINED, prompt="The ", length=80, seed=3, api_name="/generate")
     assert text.startswith("The ") and len(text) > 40
+    # and it reads: a model that learned the corpus is less surprised by its text than by its letters reversed
+    read = client.predict(model=session.TRAINED, text="The cat sees the dog.\n", api_name="/look_inside")[3]
+    backwards = client.predict(model=session.TRAINED, text="The cat sees the dog.\n"[::-1], api_name="/look_inside")[3]
+    assert "this session" in read and loss_read(read) < loss_read(backwards) - 0.5, (read, backwards)
 
 
 def test_cancelling_stops_training_and_keeps_the_model(client, corpus_file, tmp_path):
@@ -215,6 +224,44 @@ def test_bad_generation_input_is_a_clear_error_and_the_app_keeps_serving(client,
     with pytest.raises(AppError, match=message):
         client.predict(**{"model": "tiny-lstm", "length": 20, **fields}, api_name="/generate")
     assert len(client.predict(model="tiny-lstm", length=20, seed=1, api_name="/generate")) == 20
+
+
+def test_look_inside_colours_each_token_and_offers_the_cells_own_gates(client):
+    text = "The cat sees the dog.\n"
+    shown, signals, units, note, clicked = client.predict(model="tiny-lstm", text=text, api_name="/look_inside")
+    assert [t["token"] for t in shown] == [*"The cat sees the dog.", "↵\n"] and clicked == ""
+    assert all(0 <= t["class_or_confidence"] <= 1 for t in shown)  # surprise: white to red
+    assert [value for _, value in signals["choices"]] == ["surprise", "forget", "input", "output", "cell"]
+    assert units["interactive"] is False and "tiny-lstm" in note and loss_read(note) > 0
+    shown, _, units, note, _ = client.predict(model="tiny-lstm", text=text, signal="forget", api_name="/look_inside")
+    assert "forget gate f" in note and "mean over all units" in note
+    liveliest = units["choices"][1][1]
+    one, _, units, note, _ = client.predict(model="tiny-lstm", text=text, signal="forget", unit=liveliest, api_name="/look_inside")
+    assert units["value"] == liveliest and len(one) == len(text)
+    assert [t["class_or_confidence"] for t in one] != [t["class_or_confidence"] for t in shown]
+    assert all(-1 <= t["class_or_confidence"] <= 1 for t in one)
+    # with no text typed, the generated text is read; a GRU offers its own gates
+    shown, signals, _, note, _ = client.predict(model="tiny-gru", generated="the dog", signal="forget", api_name="/look_inside")
+    assert "".join(t["token"] for t in shown) == "the dog" and "A GRU has no forget signal" in note
+    assert [value for _, value in signals["choices"]] == ["surprise", "update", "reset", "hidden"]
+
+
+BAD_READING = [
+    ({}, r"nothing to read: type a text in the box, or generate one above"),
+    ({"text": "   ", "generated": ""}, r"nothing to read"),
+    ({"text": "the cat", "signal": "cell", "unit": "one"}, r"layer:unit, such as 1:17; got 'one'"),
+    ({"text": "the cat", "signal": "cell", "unit": "1:100000"}, r"no unit 100000 in layer 1"),
+    ({"text": "€€", "model": "tiny-lstm"}, r"knows none of this text's characters"),
+    ({"text": "the cat", "model": session.TRAINED}, r"you haven't trained a model in this session yet: train one first, or pick a pretrained model"),
+    ({"text": "the cat", "model": "no-such-model"}, r"^Model: .*not in the list of choices"),
+]
+
+
+@pytest.mark.parametrize("fields, message", BAD_READING, ids=[str(i) for i in range(len(BAD_READING))])
+def test_bad_look_inside_input_is_a_clear_error_and_the_app_keeps_serving(client, fields, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(**{"model": "tiny-lstm", **fields}, api_name="/look_inside")
+    assert len(client.predict(model="tiny-lstm", text="the cat", api_name="/look_inside")[0]) == 7
 
 
 def test_a_training_message_names_no_setting_the_app_lacks():

@@ -1,7 +1,7 @@
 """The app in a real browser: Playwright driving Debian's Chromium (NOTES §7), never skipped.
 
 Upload a corpus, train, see the loss plot drawn (an SVG with a line in it) and a sample, stop,
-generate, and save screenshots under the test's temporary directory.
+generate, look inside the model as it reads, and save screenshots under the test's temporary directory.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def test_upload_train_watch_stop_generate(page: Page, corpus_file, tmp_path):
     page.get_by_text("Advanced: model size and optimizer").click()
     page.screenshot(path=tmp_path / "1-uploaded.png", full_page=True)
 
-    # ② Train: the loss curve is drawn (a line in the plot's SVG), the status moves, samples appear.
+    # Train: the loss curve is drawn (a line in the plot's SVG), the status moves, samples appear.
     page.get_by_role("button", name=re.compile("Train")).click()
     line = page.locator(".vega-embed svg g.mark-line path").first
     expect(line).to_be_attached(timeout=60_000)
@@ -107,14 +107,35 @@ def test_upload_train_watch_stop_generate(page: Page, corpus_file, tmp_path):
     expect(page.locator(".vega-embed svg g.mark-line path[d*='L']")).to_have_count(2)
     expect(page.get_by_text(f"this session", exact=False).first).to_be_visible()
 
-    # ③ Generate from the model just trained: the text streams into the box.
+    # ② Generate from the model just trained: the text streams into the box.
     page.get_by_label("Prompt (the model continues it)").fill("The dog")
     page.get_by_role("button", name=re.compile("Generate")).click()
     output = page.locator(".generated textarea")
     expect(output).to_have_value(re.compile(r"^The dog[\s\S]{100,}"), timeout=30_000)
     expect(page.get_by_text("seed", exact=False).last).to_be_visible()
     page.screenshot(path=tmp_path / "3-generated.png", full_page=True)
-    for name in ("1-uploaded.png", "2-training.png", "3-generated.png"):
+
+    # ③ Look inside: the model reads what it wrote, each character coloured by its surprise, laid out as
+    # the text (no gaps between characters, lines broken where the text breaks them).
+    page.get_by_role("button", name="Read it").click()
+    expect(page.get_by_text("its loss on this text", exact=False)).to_be_visible()
+    tokens = page.locator(".reading .text")
+    written = output.input_value()
+    expect(tokens).to_have_count(min(len(written), 1000))
+    first, second = tokens.nth(0).bounding_box(), tokens.nth(1).bounding_box()
+    assert abs(second["x"] - (first["x"] + first["width"])) <= 1 and second["y"] == first["y"], (first, second)
+    after_break = tokens.nth(written.index("\n") + 1).bounding_box()
+    assert after_break["x"] == first["x"] and after_break["y"] > first["y"], "a line break should start a new line"
+    painted = tokens.evaluate_all("ts => ts.filter(t => getComputedStyle(t).backgroundColor !== 'rgba(0, 0, 0, 0)').length")
+    assert painted > len(written) / 4, f"only {painted} characters are coloured"
+    signal = page.get_by_label("Colour each token by")
+    signal.click()
+    page.get_by_role("option", name="forget gate f").click()
+    expect(page.get_by_text("how much of its memory cell a unit keeps", exact=False)).to_be_visible()
+    tokens.nth(3).click()
+    expect(page.get_by_text(re.compile(r"Token 4, .* chance .* It expected: "))).to_be_visible()
+    page.screenshot(path=tmp_path / "4-look-inside.png", full_page=True)
+    for name in ("1-uploaded.png", "2-training.png", "3-generated.png", "4-look-inside.png"):
         assert (tmp_path / name).stat().st_size > 10_000
 
     # Closing the tab stops a training run and frees the session's model.
