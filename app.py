@@ -24,6 +24,7 @@ from rnn_demo.catalog import ModelShelf, describe_architecture
 from rnn_demo.config import MAX_LENGTH, MAX_LR, WORD_LANGUAGES, TrainConfig
 from rnn_demo.data import SUFFIXES, read_corpus
 from rnn_demo.errors import UserError
+from rnn_demo import signals
 from rnn_demo.overfitting import AUTOMATIC_RULE
 
 
@@ -447,7 +448,7 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
         shown = inside.view(ws.reading(lm, text), signal, unit, origin)
         return (
             shown.highlights, gr.Dropdown(shown.signal_choices, value=shown.signal, info=f"Surprise, or a gate or state of this {shown.cell}."),
-            gr.Dropdown(shown.unit_choices, value=shown.unit, interactive=shown.signal != inside.SURPRISE), shown.note, "", ws,
+            gr.Dropdown(shown.unit_choices, value=shown.unit, interactive=shown.signal != signals.SURPRISE), shown.note, "", ws,
         )  # fmt: skip
 
     @user_errors
@@ -591,11 +592,11 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
                 )
                 look_text = gr.Textbox("", label="Text to read", placeholder="Leave empty to read the generated text above", lines=4)
                 look_signal = Dropdown(
-                    [("surprise", "surprise")], value="surprise", label="Colour each token by", allow_custom_value=True,
-                    info="The gates of the model's cell appear here once it has read a text.",
+                    signals.signal_choices(), value=signals.SURPRISE, label="Colour each token by",
+                    info="Surprise, or a gate or state of the model's cell.",
                 )  # fmt: skip
                 look_unit = Dropdown(
-                    [("—", "mean")], value="mean", label="Which memory unit", allow_custom_value=True, interactive=False,
+                    [("—", signals.MEAN)], value=signals.MEAN, label="Which memory unit", allow_custom_value=True, interactive=False,
                     info="Their mean, or one of the units that change most on this text (or type layer:unit, e.g. 1:17).",
                 )  # fmt: skip
                 look_btn = gr.Button("Read it", variant="primary")

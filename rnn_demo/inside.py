@@ -18,30 +18,11 @@ from torch import Tensor
 from .cells import gru_gates, gru_update, lstm_gates, lstm_update
 from .errors import UserError
 from .model import RNNLanguageModel
+from .signals import GATES_OPEN_AT_ONE, MEAN, SIGNALS, SURPRISE, signal_choices
 
 MAX_READ_TOKENS = 1_000  # a reading keeps every gate of every token: ~6 MB at the default size
 GUESSES = 5  # the model's likeliest next tokens kept at each position
 DECODE_ROWS = 512  # positions decoded at once (a word model's logits are vocabulary-wide)
-
-SURPRISE = "surprise"
-MEAN = "mean"  # the unit choice that averages every unit
-# What can colour each token, per cell: its name, and what it tells.
-SIGNALS = {
-    "lstm": {
-        SURPRISE: ("surprise", "how unexpected each token was to the model"),
-        "forget": ("forget gate f", "how much of its memory cell a unit keeps"),
-        "input": ("input gate i", "how much new content a unit writes to its cell"),
-        "output": ("output gate o", "how much of its cell a unit shows"),
-        "cell": ("memory cell tanh(c)", "what a unit holds"),
-    },
-    "gru": {
-        SURPRISE: ("surprise", "how unexpected each token was to the model"),
-        "update": ("update gate z", "how much of its old state a unit keeps"),
-        "reset": ("reset gate r", "how much of the past a unit's new content may look at"),
-        "hidden": ("hidden state h", "what a unit holds"),
-    },
-}
-GATES_OPEN_AT_ONE = {"forget", "input", "output", "update", "reset"}  # in 0…1; the states are in −1…1
 
 Unit = tuple[int, int]  # (layer, unit), both from 0
 
@@ -211,11 +192,6 @@ def read_text(model: RNNLanguageModel, text: str) -> Reading:
 
 
 # ----- what the app shows -----------------------------------------------------------------------
-
-
-def signal_choices(cell: str) -> list[tuple[str, str]]:
-    """(label, name) for each signal a cell has, surprise first."""
-    return [(label, name) for name, (label, _) in SIGNALS[cell].items()]
 
 
 def unit_choices(reading: Reading, signal: str, keep: Unit | None = None) -> list[tuple[str, str]]:

@@ -9,9 +9,10 @@ import torch
 
 from rnn_demo import inside
 from rnn_demo.errors import UserError
-from rnn_demo.inside import MEAN, SURPRISE, parse_unit, read_text, view
+from rnn_demo.inside import parse_unit, read_text, view
 from rnn_demo.model import RNNLanguageModel
 from rnn_demo.session import Workspace
+from rnn_demo.signals import MEAN, SIGNALS, SURPRISE, signal_choices
 from rnn_demo.tokenizers import fit_tokenizer
 
 TEXT = "the cat sees the dog.\nthe dog sees the cat!\n"
@@ -118,6 +119,12 @@ def test_the_view_offers_the_cells_own_gates_and_falls_back_on_others():
     assert shown.highlights[0] == ("t", reading.scores("update", (1, 3))[0])
     assert [piece for piece, _ in shown.highlights].count("↵\n") == TEXT.count("\n")  # a line break shows
     assert "update gate z" in shown.note and "layer 2, unit 3" in shown.note
+
+
+def test_before_a_text_is_read_both_cells_signals_are_offered_each_labelled_with_its_cell():
+    names = [name for _, name in signal_choices()]
+    assert names[0] == SURPRISE and sorted(names) == sorted(set(SIGNALS["lstm"]) | set(SIGNALS["gru"]))
+    assert ("update gate z (GRU)", "update") in signal_choices() and ("forget gate f", "forget") in signal_choices("lstm")
 
 
 @pytest.mark.parametrize(

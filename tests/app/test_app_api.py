@@ -254,6 +254,7 @@ BAD_READING = [
     ({"text": "€€", "model": "tiny-lstm"}, r"knows none of this text's characters"),
     ({"text": "the cat", "model": session.TRAINED}, r"you haven't trained a model in this session yet: train one first, or pick a pretrained model"),
     ({"text": "the cat", "model": "no-such-model"}, r"^Model: .*not in the list of choices"),
+    ({"text": "the cat", "signal": "joy"}, r"^Colour each token by: .*joy.*not in the list of choices"),
 ]
 
 
