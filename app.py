@@ -448,7 +448,8 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
         shown = inside.view(ws.reading(lm, text), signal, unit, origin)
         return (
             shown.highlights, gr.Dropdown(shown.signal_choices, value=shown.signal, info=f"Surprise, or a gate or state of this {shown.cell}."),
-            gr.Dropdown(shown.unit_choices, value=shown.unit, interactive=shown.signal != signals.SURPRISE), shown.note, "", ws,
+            gr.Dropdown(shown.unit_choices, value=shown.unit, interactive=shown.signal != signals.SURPRISE),
+            shown.note + "\n\n*Click a token to see what the model expected there.*", "", ws,
         )  # fmt: skip
 
     @user_errors

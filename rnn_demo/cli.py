@@ -1,4 +1,4 @@
-"""``python -m rnn_demo train|sample|evaluate|push`` — the same functions the app calls.
+"""``python -m rnn_demo train|sample|evaluate|inside|push`` — the same functions the app calls.
 
 Bad input prints one line on stderr and exits with code 2; ``--json`` puts one JSON object on
 the last line of stdout for scripts.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shlex
 import shutil
 import sys
@@ -18,6 +19,7 @@ from dataclasses import fields
 from .config import GPU_DEFAULTS, MAX_PROMPT_CHARS, TrainConfig
 from .errors import UserError
 from .overfitting import AUTOMATIC_RULE, describe_overfitting
+from .signals import MEAN, SURPRISE, signal_choices
 
 
 def _number(text: str) -> float:
@@ -121,6 +123,18 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--val-fraction", type=_val_fraction, help="evaluate only the last fraction of the text (e.g. 0.1, as training holds out)")
     evaluate.add_argument("--json", action="store_true")
 
+    inside = commands.add_parser(
+        "inside", help="colour a text by the model's surprise or a gate",
+        description="Let a model read a text and show, token by token, how surprised it was or what one of its gates did (the app's Look inside).",
+    )  # fmt: skip
+    inside.add_argument("model", help=MODEL_HELP)
+    inside.add_argument("text", nargs="?", help="the text to read (left out: standard input)")
+    inside.add_argument("--signal", default=SURPRISE, choices=[name for _, name in signal_choices()], help="surprise (default), or a gate or state: forget, input, output, cell (LSTM); update, reset, hidden (GRU)")
+    inside.add_argument("--unit", default=MEAN, help="mean (default: over all units), or layer:unit such as 1:149")
+    inside.add_argument("--token", type=int, metavar="N", help="also say what the model expected at token N (from 1)")
+    inside.add_argument("--color", choices=["auto", "always", "never"], default="auto", help="colour the text (auto: on a terminal, unless NO_COLOR is set); without, a table of each token's value")
+    inside.add_argument("--json", action="store_true")
+
     push = commands.add_parser("push", help="upload a checkpoint folder to the Hub", description="Upload a checkpoint folder to a Hub model repo; the token comes from HF_TOKEN or a saved login.")
     push.add_argument("model", help="checkpoint folder (or the .zip the app downloads)")
     push.add_argument("repo_id", help="owner/name")
@@ -131,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "sample": _sample, "evaluate": _evaluate, "push": _push}[args.command](args)
+        return {"train": _train, "sample": _sample, "evaluate": _evaluate, "inside": _inside, "push": _push}[args.command](args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -297,6 +311,54 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"perplexity {result['perplexity']:.2f} | {result['tokens']:,} tokens ({origin}){unknown_note(result)}"
         )
     return 0
+
+
+# The app's colours (gradio's HighlightedText): red for +1, blue for −1, over white.
+RED, BLUE = (239, 68, 60), (59, 90, 213)
+
+
+def _inside(args: argparse.Namespace) -> int:
+    from .catalog import open_model
+    from .inside import parse_unit, read_text, unit_value, view
+
+    model, origin = open_model(args.model)
+    text = args.text if args.text is not None else sys.stdin.read()
+    reading = read_text(model, text)
+    shown = view(reading, args.signal, args.unit, origin)
+    values = reading.values(shown.signal, parse_unit(shown.unit))
+    expected = reading.token_note(args.token - 1).replace("**", "") if args.token is not None else None  # refused before any output
+    liveliest = [unit_value(unit) for unit in reading.liveliest_units(shown.signal)]
+    colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
+    if args.json:
+        tokens = [
+            {"token": piece, "value": float(value) if read else None, "colour": score}
+            for piece, value, read, (_, score) in zip(reading.pieces, values.tolist(), reading.read.tolist(), shown.highlights)
+        ]
+        result = {"model": origin, "signal": shown.signal, "unit": shown.unit, "loss": reading.mean_surprise, "tokens": tokens, "liveliest_units": liveliest}
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    if colour:
+        print("".join(_painted(piece, score) for piece, score in shown.highlights))
+    else:
+        print(f"#\ttoken\t{'surprise (nats)' if shown.signal == SURPRISE else shown.signal}")
+        for n, (piece, value, read) in enumerate(zip(reading.pieces, values.tolist(), reading.read.tolist()), 1):
+            print(f"{n}\t{json.dumps(piece, ensure_ascii=False)}\t{f'{value:.4f}' if read else 'skipped'}")
+    print(shown.note.replace("**", ""), file=sys.stderr)
+    if liveliest:
+        print(f"units that change most on this text (--unit): {', '.join(liveliest)}", file=sys.stderr)
+    if expected:
+        print(expected, file=sys.stderr)
+    return 0
+
+
+def _painted(piece: str, score: float | None) -> str:
+    """A token as the app shows it (a line break as "↵" then the break) on a background of its colour
+    (24-bit ANSI), dark text on it; the break itself outside the colour, which would fill the line."""
+    if score is None:
+        return piece
+    target = RED if score >= 0 else BLUE
+    r, g, b = (round(255 + (channel - 255) * min(abs(score), 1.0)) for channel in target)
+    return f"\033[48;2;{r};{g};{b}m\033[38;2;20;20;20m{piece.replace(chr(10), '')}\033[0m" + "\n" * piece.count("\n")
 
 
 def _push(args: argparse.Namespace) -> int:

@@ -93,7 +93,7 @@ class Reading:
     def token_note(self, position: int) -> str:
         """Markdown: the token at ``position``, the chance the model gave it, and what it expected instead."""
         if not 0 <= position < len(self.pieces):
-            raise UserError(f"no token {position}: this reading has {len(self.pieces)}")
+            raise UserError(f"no token {position + 1}: the text read has {len(self.pieces)} tokens")
         piece = _shown(self.pieces[position])
         if not self.read[position]:
             return f"**{piece}** is not in the model's vocabulary: the model skipped it."
@@ -251,10 +251,8 @@ def describe(reading: Reading, signal: str, unit: Unit | None, origin: str) -> s
             if signal in GATES_OPEN_AT_ONE
             else "blue = −1, white = 0, red = +1"
         )
-        lines.append(
-            f"**{label}**, {meaning} — {which}: {scale}. A gate's value at a token is what it decided on reading that token."
-        )
-    lines.append("*Click a token to see what the model expected there.*")
+        at = "a gate's value at a token is what it decided on reading that token" if signal in GATES_OPEN_AT_ONE else "a state's value at a token is what it holds after reading that token"
+        lines.append(f"**{label}**, {meaning} — {which}: {scale}; {at}.")
     return "\n\n".join(lines)
 
 

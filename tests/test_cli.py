@@ -4,6 +4,7 @@ The main paths run in real subprocesses; the long list of bad inputs runs throug
 this process (same code, fd-level capture, ~100× faster), with a few of them in subprocesses too.
 """
 
+import io
 import json
 import re
 import shutil
@@ -171,6 +172,36 @@ def test_evaluate_json(checkpoint, corpus_file):
     assert 0.99 * corpus_file.stat().st_size < result["tokens"] < corpus_file.stat().st_size  # rows read in parallel skip a few
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def test_inside_gives_each_tokens_value_as_json_a_table_or_colours(checkpoint, capfd, monkeypatch):
+    text = "The cat sees the dog.\nThe dog!"
+    run = cli("inside", checkpoint, text, "--signal", "forget", "--unit", "1:3", "--json")
+    assert run.returncode == 0, run.stderr
+    result = last_json(run.stdout)
+    assert (result["signal"], result["unit"]) == ("forget", "1:3") and result["loss"] > 0
+    assert [t["token"] for t in result["tokens"]] == list(text)
+    assert all(0 <= t["value"] <= 1 and t["colour"] == round(2 * t["value"] - 1, 3) for t in result["tokens"])
+    assert len(result["liveliest_units"]) == 8 and all(re.fullmatch(r"1:\d+", u) for u in result["liveliest_units"])
+
+    # piped: a table of the same values, the note on stderr
+    assert main(["inside", str(checkpoint), text, "--signal", "forget", "--unit", "1:3", "--token", "4"]) == 0
+    out, err = capfd.readouterr()
+    rows = out.strip("\n").split("\n")
+    assert rows[0] == "#\ttoken\tforget" and len(rows) == len(text) + 1
+    assert [float(r.split("\t")[2]) for r in rows[1:]] == pytest.approx([t["value"] for t in result["tokens"]], abs=1e-4)
+    assert "forget gate f" in err and "unit 3" in err and "Token 4, `␣`: the model gave it a" in err
+    assert "units that change most on this text (--unit): 1:" in err
+
+    # coloured: the text as the app shows it, each token on its colour; the text read from stdin
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    assert main(["inside", str(checkpoint), "--color", "always"]) == 0
+    out, err = capfd.readouterr()
+    assert out.count("\x1b[48;2;") == len(text) and ANSI.sub("", out) == text.replace("\n", "↵\n") + "\n"
+    assert "surprise" in err and "units that change most" not in err
+
+
 def test_push_then_sample_from_the_hub(tmp_path, checkpoint):
     with HubServer(token=HUB_TOKEN) as hub:
         run = cli("push", checkpoint, "someone/cli-model", HF_TOKEN=HUB_TOKEN, HF_ENDPOINT=hub.url)
@@ -191,9 +222,9 @@ def test_push_then_sample_from_the_hub(tmp_path, checkpoint):
 
 def test_help_for_each_command(capsys):
     run = cli("--help")
-    assert run.returncode == 0 and all(c in run.stdout for c in ("train", "sample", "evaluate", "push"))
+    assert run.returncode == 0 and all(c in run.stdout for c in ("train", "sample", "evaluate", "inside", "push"))
     helps = {}
-    for command in ("train", "sample", "evaluate", "push"):
+    for command in ("train", "sample", "evaluate", "inside", "push"):
         with pytest.raises(SystemExit) as exited:
             main([command, "--help"])
         assert exited.value.code == 0
@@ -263,6 +294,8 @@ def test_the_argument_names_scripts_rely_on():
     assert (sample.prompt, sample.length, sample.temperature, sample.top_k, sample.top_p, sample.seed, sample.json) == ("p", 3, 0.0, 2, 0.5, 1, True)
     assert parser.parse_args("evaluate m c.txt --json".split()).json
     assert parser.parse_args("push m o/n --private".split()).private
+    inside = parser.parse_args(["inside", "m", "some text", "--signal", "forget", "--unit", "1:2", "--token", "3", "--color", "never", "--json"])
+    assert (inside.text, inside.signal, inside.unit, inside.token, inside.color, inside.json) == ("some text", "forget", "1:2", 3, "never", True)
 
 
 # ----- bad input: one line on stderr, exit code 2, no traceback ----------------------------------
@@ -359,6 +392,12 @@ BAD_INPUTS = [
     (["push", "{bad}/pickled", "someone/model"], "refusing pickled weights"),
     (["push", "{checkpoint}", "not a repo"], "'not a repo' is not a Hub repo id"),
     (["push", "{checkpoint}", "someone/model"], "no Hugging Face token: set HF_TOKEN"),
+    (["inside", "{checkpoint}", ""], "the text to read is empty"),
+    (["inside", "{checkpoint}", "€€"], "the model knows none of this text's characters"),
+    (["inside", "{checkpoint}", "the cat", "--signal", "joy"], "argument --signal: invalid choice: 'joy'"),
+    (["inside", "{checkpoint}", "the cat", "--signal", "cell", "--unit", "9:9"], "this model has no unit 9 in layer 9"),
+    (["inside", "{checkpoint}", "the cat", "--signal", "cell", "--unit", "first"], "unit must be 'mean' or layer:unit"),
+    (["inside", "{checkpoint}", "the cat", "--token", "99"], "no token 99: the text read has 7 tokens"),
 ]
 
 
