@@ -142,10 +142,30 @@ CSS = """
    spaces out every character and ignores line breaks. Inline and unpadded instead; the blank text
    nodes between gradio's spans take no room (font-size 0); each token's own text keeps its size, and
    takes its colour from the token around it, whose zero-size box would show none. */
-.reading .textfield { display: block !important; font-size: 0; word-break: normal !important; }
-.reading .token-container, .reading .token { display: inline; font-size: 0; }
+.reading .textfield { display: block !important; font-size: 0; word-break: normal !important; white-space: nowrap; }
+.reading .token-container, .reading .token { display: inline; font-size: 0; white-space: nowrap; }
 .reading .token.highlighted { margin: 0 !important; padding: 0 !important; border-radius: 0 !important; }
 .reading .text { font-family: var(--font-mono); font-size: var(--text-md); line-height: 1.6; background-color: inherit; }
+/* Lines wrap only after a space (or between CJK characters): Chrome wraps after any token whose text
+   may wrap (gradio's pre-wrap), inside words ("win|dow"). The others are marked (KEEP_WORDS_WHOLE). */
+.reading .text[data-keep] { white-space: pre; }
+"""
+# Marks the tokens of the text read that no line may wrap after (data-keep, see CSS): letters and the
+# like, not spaces or CJK characters. CSS cannot tell gradio's token spans apart by their text.
+# Re-marked whenever the page changes; without it, lines wrap after any token, as before.
+KEEP_WORDS_WHOLE = r"""
+() => {
+  const wraps = /^\s+$|[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]/;
+  let queued = false;
+  const mark = () => {
+    queued = false;
+    for (const text of document.querySelectorAll('.reading .text')) {
+      text.toggleAttribute('data-keep', !wraps.test(text.textContent));
+    }
+  };
+  new MutationObserver(() => { if (!queued) { queued = true; requestAnimationFrame(mark); } })
+    .observe(document.body, { subtree: true, childList: true, characterData: true });
+}
 """
 
 
@@ -681,6 +701,7 @@ def launch_options(settings: AppSettings | None = None) -> dict:
         max_file_size=settings.max_bytes,
         theme=gr.themes.Soft(primary_hue="blue", secondary_hue="orange"),
         css=CSS,
+        js=KEEP_WORDS_WHOLE,
         run_history=False,
         footer_links=["api", "gradio"],
     )

@@ -135,6 +135,12 @@ def test_upload_train_watch_stop_generate(page: Page, corpus_file, tmp_path):
     tokens.nth(3).click()
     expect(page.get_by_text(re.compile(r"Token 4, .* chance .* It expected: "))).to_be_visible()
     page.screenshot(path=tmp_path / "4-look-inside.png", full_page=True)
+    # A line longer than the box wraps after a space, never inside a word (Chrome wrapped at any token).
+    page.get_by_label("Text to read").fill("The old man sees the green tree and a quiet road. " * 6)
+    page.get_by_role("button", name="Read it").click()
+    expect(page.get_by_text("read 300 tokens", exact=False)).to_be_visible()
+    lines = tokens.evaluate_all("ts => { const out = {}; for (const t of ts) { const y = Math.round(t.getBoundingClientRect().top); out[y] = (out[y] || '') + t.textContent; } return Object.values(out); }")
+    assert len(lines) >= 3 and all(line.endswith(" ") for line in lines[:-1]), lines
     for name in ("1-uploaded.png", "2-training.png", "3-generated.png", "4-look-inside.png"):
         assert (tmp_path / name).stat().st_size > 10_000
 
