@@ -77,6 +77,19 @@ class Reading:
         hidden = trace.shape[2]
         return [(int(i) // hidden, int(i) % hidden) for i in spread.topk(min(count, spread.numel())).indices]
 
+    def by_token(self, signal: str, unit: Unit | None = None) -> list[tuple[str, float, int]]:
+        """(token, mean value, times seen) for each token of the text, lowest mean first: what a unit
+        does at each kind of token (a forget gate that shuts at every space). Only tokens seen twice or
+        more count, unless there are none such."""
+        values = self.values(signal, unit).tolist()
+        seen: dict[str, list[float]] = {}
+        for piece, value, read in zip(self.pieces, values, self.read.tolist()):
+            if read:
+                seen.setdefault(piece, []).append(value)
+        repeated = {piece: v for piece, v in seen.items() if len(v) >= 2} or seen
+        means = [(piece, sum(v) / len(v), len(v)) for piece, v in repeated.items()]
+        return sorted(means, key=lambda item: item[1])
+
     def scores(self, signal: str, unit: Unit | None = None) -> list[float | None]:
         """Each token's colour from −1 (blue) to +1 (red); None for a token the model did not read.
 
@@ -253,7 +266,23 @@ def describe(reading: Reading, signal: str, unit: Unit | None, origin: str) -> s
         )
         at = "a gate's value at a token is what it decided on reading that token" if signal in GATES_OPEN_AT_ONE else "a state's value at a token is what it holds after reading that token"
         lines.append(f"**{label}**, {meaning} — {which}: {scale}; {at}.")
+    lines.append(_extremes(reading, signal, unit))
     return "\n\n".join(lines)
+
+
+def _extremes(reading: Reading, signal: str, unit: Unit | None, count: int = 3) -> str:
+    """A line on the kinds of token where the signal is lowest and highest on average."""
+    ranked = reading.by_token(signal, unit)
+    shown = min(count, len(ranked) // 2) or 1
+    low, high = ranked[:shown], ranked[::-1][:shown]
+    unit_of = " nats" if signal == SURPRISE else ""
+
+    def listed(items: list[tuple[str, float, int]]) -> str:
+        return ", ".join(f"{_shown(piece)} {mean:.2f}{unit_of} ({times}×)" for piece, mean, times in items)
+
+    if signal == SURPRISE:
+        return f"On average over this text, hardest to predict: {listed(high)}; easiest: {listed(low)}."
+    return f"On average over this text, highest at {listed(high)}; lowest at {listed(low)}."
 
 
 @dataclass

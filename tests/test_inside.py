@@ -109,6 +109,22 @@ def test_the_liveliest_units_change_most_and_the_mean_averages_every_unit():
     torch.testing.assert_close(reading.values("cell"), reading.signals["cell"].mean(dim=(1, 2)))
 
 
+def test_the_note_names_the_kinds_of_token_where_a_signal_is_lowest_and_highest():
+    model = model_for("lstm")
+    reading = read_text(model, TEXT)
+    ranked = reading.by_token("forget", (1, 4))
+    values = reading.signals["forget"][:, 1, 4]
+    spaces = [float(v) for p, v in zip(reading.pieces, values) if p == " "]
+    assert (" ", pytest.approx(sum(spaces) / len(spaces)), len(spaces)) in ranked
+    assert [mean for _, mean, _ in ranked] == sorted(mean for _, mean, _ in ranked)
+    assert all(times >= 2 for _, _, times in ranked) and "!" not in [piece for piece, _, _ in ranked]  # "!" is seen once
+    lowest, highest = ranked[0], ranked[-1]
+    note = view(reading, "forget", "2:4", "a test").note
+    assert f"highest at {inside._shown(highest[0])} {highest[1]:.2f} ({highest[2]}×)" in note
+    assert f"lowest at {inside._shown(lowest[0])} {lowest[1]:.2f} ({lowest[2]}×)" in note
+    assert "hardest to predict: " in view(reading, SURPRISE, MEAN, "a test").note
+
+
 def test_the_view_offers_the_cells_own_gates_and_falls_back_on_others():
     reading = read_text(model_for("gru"), TEXT)
     shown = view(reading, "forget", "2:3", "a test")
