@@ -264,7 +264,11 @@ def describe(reading: Reading, signal: str, unit: Unit | None, origin: str) -> s
             if signal in GATES_OPEN_AT_ONE
             else "blue = −1, white = 0, red = +1"
         )
-        at = "a gate's value at a token is what it decided on reading that token" if signal in GATES_OPEN_AT_ONE else "a state's value at a token is what it holds after reading that token"
+        at = (
+            "a gate's value at a token is what it decided on reading that token"
+            if signal in GATES_OPEN_AT_ONE
+            else "a state's value at a token is what it holds after reading that token"
+        )
         lines.append(f"**{label}**, {meaning} — {which}: {scale}; {at}.")
     lines.append(_extremes(reading, signal, unit))
     return "\n\n".join(lines)

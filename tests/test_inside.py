@@ -117,7 +117,8 @@ def test_the_note_names_the_kinds_of_token_where_a_signal_is_lowest_and_highest(
     spaces = [float(v) for p, v in zip(reading.pieces, values) if p == " "]
     assert (" ", pytest.approx(sum(spaces) / len(spaces)), len(spaces)) in ranked
     assert [mean for _, mean, _ in ranked] == sorted(mean for _, mean, _ in ranked)
-    assert all(times >= 2 for _, _, times in ranked) and "!" not in [piece for piece, _, _ in ranked]  # "!" is seen once
+    assert all(times >= 2 for _, _, times in ranked)
+    assert "!" not in [piece for piece, _, _ in ranked]  # seen once
     lowest, highest = ranked[0], ranked[-1]
     note = view(reading, "forget", "2:4", "a test").note
     assert f"highest at {inside._shown(highest[0])} {highest[1]:.2f} ({highest[2]}×)" in note
@@ -140,7 +141,8 @@ def test_the_view_offers_the_cells_own_gates_and_falls_back_on_others():
 def test_before_a_text_is_read_both_cells_signals_are_offered_each_labelled_with_its_cell():
     names = [name for _, name in signal_choices()]
     assert names[0] == SURPRISE and sorted(names) == sorted(set(SIGNALS["lstm"]) | set(SIGNALS["gru"]))
-    assert ("update gate z (GRU)", "update") in signal_choices() and ("forget gate f", "forget") in signal_choices("lstm")
+    assert ("update gate z (GRU)", "update") in signal_choices()
+    assert ("forget gate f", "forget") in signal_choices("lstm")
 
 
 @pytest.mark.parametrize(
