@@ -150,12 +150,12 @@ CSS = """
    may wrap (gradio's pre-wrap), inside words ("win|dow"). The others are marked (KEEP_WORDS_WHOLE). */
 .reading .text[data-keep] { white-space: pre; }
 """
-# Marks the tokens of the text read that no line may wrap after (data-keep, see CSS): letters and the
-# like, not spaces or CJK characters. CSS cannot tell gradio's token spans apart by their text.
+# Marks the tokens of the text read that no line may wrap after (data-keep, see CSS): all but those
+# ending in whitespace (a space; a word token with its space) and CJK characters. CSS cannot tell gradio's token spans apart by their text.
 # Re-marked whenever the page changes; without it, lines wrap after any token, as before.
 KEEP_WORDS_WHOLE = r"""
 () => {
-  const wraps = /^\s+$|[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]/;
+  const wraps = /\s$|[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]/;
   let queued = false;
   const mark = () => {
     queued = false;

@@ -34,6 +34,7 @@ class Reading:
     cell: str
     vocab_size: int
     pieces: list[str]  # the text's tokens as text, in order
+    ids: Tensor  # (T,) their ids; 0 (<unk>) for a word outside a word model's vocabulary
     read: Tensor  # (T,) bool: fed to the model (a character model skips characters it never saw)
     probability: Tensor  # (T,) the probability the model gave each token before it came; NaN if not read
     guess_ids: Tensor  # (T, ≤ GUESSES) the likeliest tokens at each position, and their probabilities
@@ -115,6 +116,8 @@ class Reading:
             for i, p in zip(self.guess_ids[position], self.guess_probabilities[position])
         )
         chance = float(self.probability[position])
+        if self.ids[position] == 0 and self.vocab[0] != self.pieces[position].rstrip():
+            piece += f" (not in the vocabulary, read as {_shown(self.vocab[0])})"
         return (
             f"Token {position + 1}, **{piece}**: the model gave it a **{chance:.1%}** chance "
             f"(surprise {-math.log(max(chance, 1e-30)):.2f} nats). It expected: {guesses}."
@@ -198,7 +201,7 @@ def read_text(model: RNNLanguageModel, text: str) -> Reading:
         guess_ids[rows], guess_probabilities[rows] = top.indices, top.values.exp()
     probability[~read] = math.nan
     return Reading(
-        cell=model.cell, vocab_size=tokenizer.vocab_size, pieces=pieces, read=read, probability=probability,
+        cell=model.cell, vocab_size=tokenizer.vocab_size, pieces=pieces, ids=ids, read=read, probability=probability,
         guess_ids=guess_ids, guess_probabilities=guess_probabilities, signals=signals, vocab=tokenizer.vocab,
         total_pieces=len(all_pieces),
     )  # fmt: skip

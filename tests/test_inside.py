@@ -167,6 +167,8 @@ def test_a_word_model_reads_words_and_reads_unknown_ones_as_unk():
     reading = read_text(model, "the zebra sees the cat.")
     assert reading.pieces[:3] == ["the ", "zebra ", "sees "]
     assert reading.read.all()  # <unk> is a word the model learned
+    assert "**`zebra␣` (not in the vocabulary, read as `<unk>`)**: the model gave it a" in reading.token_note(1)
+    assert "not in the vocabulary" not in reading.token_note(2)
     torch.testing.assert_close(reading.probability, forward_probabilities(model, "the zebra sees the cat."))
 
 
