@@ -1,4 +1,5 @@
-"""The CUDA path: cuDNN training in bf16 autocast, checkpoints that move between GPU and CPU, sampling.
+"""The CUDA path: cuDNN training in bf16 autocast, checkpoints that move between GPU and CPU, sampling,
+looking inside.
 
 These need an NVIDIA GPU, so they skip on CI's CPU-only machine; they were run on an H200 lent to a
 session (bench/RESULTS.md, "GPU"). Everything else the trainer does is covered on the CPU.
@@ -13,6 +14,7 @@ import torch
 from rnn_demo import checkpoint as ckpt
 from rnn_demo.config import TrainConfig
 from rnn_demo.generate import generate_text
+from rnn_demo.inside import read_text
 from rnn_demo.model import RNNLanguageModel
 from rnn_demo.session import train_events
 from rnn_demo.train import Trainer
@@ -65,6 +67,10 @@ def test_a_gpu_trained_checkpoint_loads_on_the_cpu_and_samples_alike(tmp_path, c
         assert torch.equal(loaded.state_dict()[name], value.cpu()), name
     text = generate_text(trainer.model, "The cat", length=60, seed=4)
     assert len(text) > 0 and text == generate_text(loaded, "The cat", length=60, seed=4)
+    # Look inside reads the model where it is (on the GPU) as on the CPU
+    on_gpu, on_cpu = read_text(trainer.model, "The cat sees the dog."), read_text(loaded, "The cat sees the dog.")
+    torch.testing.assert_close(on_gpu.probability, on_cpu.probability)
+    torch.testing.assert_close(on_gpu.signals["forget"], on_cpu.signals["forget"])
 
 
 def test_a_gpu_run_resumes_on_the_gpu_and_on_the_cpu(tmp_path, corpus_text):
