@@ -1,4 +1,5 @@
-"""Train an LSTM on your own text through the app's API, printing the loss as it falls, then generate.
+"""Train an LSTM on your own text through the app's API, printing the loss as it falls, then generate,
+and look inside: where was the model most surprised by what it wrote?
 
     python app.py &                                              # or use a Space's URL below
     python examples/client_train_and_generate.py my_text.txt --url http://127.0.0.1:7860/ --seconds 20
@@ -32,4 +33,11 @@ print(status)
 # The model just trained is "my model"; every /generate parameter has a default.
 text = client.predict(model="my model", prompt="The ", length=300, temperature=0.8, seed=1, api_name="/generate")
 print(text)
+
+# /look_inside: the model reads a text; each token comes back with its colour (for surprise, 0 = sure
+# to 1 = a blind guess), the note with its loss on the whole text.
+tokens, _, _, note, _ = client.predict(model="my model", text=text, signal="surprise", api_name="/look_inside")
+print(note.split("\n")[0])
+hardest = sorted(tokens, key=lambda t: t["class_or_confidence"] or 0, reverse=True)[:5]
+print("most surprising:", ", ".join(repr(t["token"]) for t in hardest))
 client.close()

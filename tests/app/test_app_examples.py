@@ -28,4 +28,6 @@ def test_the_example_script_trains_prints_the_loss_and_generates(app_url, corpus
     assert len(losses) >= 3 and losses[-1] < losses[0]
     assert any(re.search(r"validation\s+loss", line) for line in lines)
     assert "Done" in result.stdout
-    assert "The " in lines[-1] or any(line.startswith("The ") for line in lines)
+    assert any(line.startswith("The ") for line in lines)
+    assert re.search(r"Model: this session .* its loss on this text: \*\*\d+\.\d+ nats per token", result.stdout)
+    assert lines[-1].startswith("most surprising: '") and lines[-1].count(", ") == 4
