@@ -121,6 +121,7 @@ HOW_IT_WORKS = f"""
   1 samples the model's own probabilities, above 1 gets wild. **Top-k** and **top-p** cut off unlikely tokens.
   The same **seed** with the same settings gives the same text.
 """
+SIGNAL_INFO = "Surprise, or a gate or state of the model's cell."
 # The dropout field's "automatic" (TrainConfig's None): a number, as the seed's -1 is, since gradio's
 # number field turns an empty value into 0 as soon as it is drawn.
 AUTOMATIC = -1
@@ -472,6 +473,14 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
             shown.note + "\n\n*Click a token to see what the model expected there.*", "", ws,
         )  # fmt: skip
 
+    def look_afresh():
+        """Another model chosen: ③ as before any reading (the last model's gates and units may not
+        exist in this one, and its colours are not this model's)."""
+        return (
+            None, gr.Dropdown(signals.signal_choices(), value=signals.SURPRISE, info=SIGNAL_INFO),
+            gr.Dropdown([("—", signals.MEAN)], value=signals.MEAN, interactive=False), "", "",
+        )  # fmt: skip
+
     @user_errors
     def token_note(workspace, evt: gr.SelectData):
         """A click on a token: the chance the model gave it, and what it expected instead."""
@@ -612,10 +621,7 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
                     "token by how surprised the model was by it, or by what one of its gates decided there."
                 )
                 look_text = gr.Textbox("", label="Text to read", placeholder="Leave empty to read the generated text above", lines=4)
-                look_signal = Dropdown(
-                    signals.signal_choices(), value=signals.SURPRISE, label="Colour each token by",
-                    info="Surprise, or a gate or state of the model's cell.",
-                )  # fmt: skip
+                look_signal = Dropdown(signals.signal_choices(), value=signals.SURPRISE, label="Colour each token by", info=SIGNAL_INFO)
                 look_unit = Dropdown(
                     [("—", signals.MEAN)], value=signals.MEAN, label="Which memory unit", allow_custom_value=True, interactive=False,
                     info="Their mean, or one of the units that change most on this text (or type layer:unit, e.g. 1:17).",
@@ -683,6 +689,7 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
             concurrency_limit=settings.generate_concurrency, concurrency_id="generate", show_progress="minimal", trigger_mode="always_last",
         )  # fmt: skip
         look_view.select(token_note, state, look_token, api_visibility="private", show_progress="hidden")
+        gr.on([model.change, repo_id.submit], look_afresh, None, look_outputs[:-1], api_visibility="private", queue=False)
         push_btn.click(push, [push_repo, push_token, push_private, state], [push_status, push_token], api_name="push")
         download_btn.click(download, state, model_zip, api_name="download")  # the button downloads by itself; scripts call this
 

@@ -141,6 +141,16 @@ def test_upload_train_watch_stop_generate(page: Page, corpus_file, tmp_path):
     expect(page.get_by_text("read 300 tokens", exact=False)).to_be_visible()
     lines = tokens.evaluate_all("ts => { const out = {}; for (const t of ts) { const y = Math.round(t.getBoundingClientRect().top); out[y] = (out[y] || '') + t.textContent; } return Object.values(out); }")
     assert len(lines) >= 3 and all(line.endswith(" ") for line in lines[:-1]), lines
+    # Another model chosen: ③ starts afresh (the colours shown were the last model's).
+    signal.click()
+    page.get_by_role("option", name="cell").first.click()
+    expect(page.get_by_text("what a unit holds", exact=False)).to_be_visible()
+    model = page.get_by_label("Model", exact=True)
+    model.click()
+    page.get_by_role("option", name="tiny-gru").click()
+    expect(tokens).to_have_count(0)
+    expect(signal).to_have_value("surprise")
+    expect(page.get_by_text("what a unit holds", exact=False)).to_have_count(0)
     for name in ("1-uploaded.png", "2-training.png", "3-generated.png", "4-look-inside.png"):
         assert (tmp_path / name).stat().st_size > 10_000
 
