@@ -1,6 +1,6 @@
-"""Memory: peak RSS of the app process through a 60 s training run and a generation (driven
-through gradio_client, as a script would), and of a word-level training run on 10 MB of text
-(with the time spent word-tokenizing it). Prints JSON.
+"""Memory: peak RSS of the app process through a 60 s training run, a generation and a look inside
+the model as it reads what it wrote (driven through gradio_client, as a script would), and of a
+word-level training run on 10 MB of text (with the time spent word-tokenizing it). Prints JSON.
 
     python bench/memory.py [--seconds 60] [--word-mb 10]
 """
@@ -55,8 +55,10 @@ def app_memory(seconds: float) -> dict:
             pass
         job.result()
         result["after_training"] = rss_mb(app.pid)
-        client.predict(model="my model", length=2000, seed=1, api_name="/generate")
+        text = client.predict(model="my model", length=2000, seed=1, api_name="/generate")
         result["after_generation"] = rss_mb(app.pid)
+        client.predict(model="my model", text=text, signal="forget", api_name="/look_inside")  # 1,000 tokens read
+        result["after_look_inside"] = rss_mb(app.pid)
         client.close()
         return result
     finally:
