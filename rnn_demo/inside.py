@@ -273,14 +273,15 @@ def describe(reading: Reading, signal: str, unit: Unit | None, origin: str) -> s
             else "a state's value at a token is what it holds after reading that token"
         )
         lines.append(f"**{label}**, {meaning} — {which}: {scale}; {at}.")
-    lines.append(_extremes(reading, signal, unit))
+    if len(reading.by_token(signal, unit)) >= 2:  # else there is no lowest and highest to tell apart
+        lines.append(_extremes(reading, signal, unit))
     return "\n\n".join(lines)
 
 
 def _extremes(reading: Reading, signal: str, unit: Unit | None, count: int = 3) -> str:
     """A line on the kinds of token where the signal is lowest and highest on average."""
     ranked = reading.by_token(signal, unit)
-    shown = min(count, len(ranked) // 2) or 1
+    shown = min(count, len(ranked) // 2)
     low, high = ranked[:shown], ranked[::-1][:shown]
     unit_of = " nats" if signal == SURPRISE else ""
 

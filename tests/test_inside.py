@@ -124,6 +124,10 @@ def test_the_note_names_the_kinds_of_token_where_a_signal_is_lowest_and_highest(
     assert f"highest at {inside._shown(highest[0])} {highest[1]:.2f} ({highest[2]}×)" in note
     assert f"lowest at {inside._shown(lowest[0])} {lowest[1]:.2f} ({lowest[2]}×)" in note
     assert "hardest to predict: " in view(reading, SURPRISE, MEAN, "a test").note
+    # with one kind of token, there is no lowest and highest to tell apart
+    assert "On average" not in view(read_text(model, "tt"), "forget", MEAN, "a test").note
+    two_kinds = view(read_text(model, "ttaa"), "forget", MEAN, "a test").note.split("\n\n")[-1]
+    assert two_kinds.startswith("On average") and "`t` " in two_kinds and "`a` " in two_kinds
 
 
 def test_the_view_offers_the_cells_own_gates_and_falls_back_on_others():
