@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     inside.add_argument("--unit", default=MEAN, help="mean (default: over all units), or layer:unit such as 1:149")
     inside.add_argument("--token", type=int, metavar="N", help="also say what the model expected at token N (from 1)")
     inside.add_argument("--color", choices=["auto", "always", "never"], default="auto", help="colour the text (auto: on a terminal, unless NO_COLOR is set); without, a table of each token's value")
-    inside.add_argument("--json", action="store_true")
+    inside.add_argument("--json", action="store_true", help="one JSON object instead: each token with its value and colour, the loss, the liveliest units")
 
     push = commands.add_parser("push", help="upload a checkpoint folder to the Hub", description="Upload a checkpoint folder to a Hub model repo; the token comes from HF_TOKEN or a saved login.")
     push.add_argument("model", help="checkpoint folder (or the .zip the app downloads)")
