@@ -115,7 +115,8 @@ HOW_IT_WORKS = f"""
 - **Gates** are numbers from 0 (shut) to 1 (open), one per memory unit, recomputed at every token from that
   token and the hidden state. Watch them in ③: in the pretrained shakespeare-lstm, the forget gate of unit
   149 of layer 1 shuts at every space and line break (it forgets the word just read), and that of unit 344
-  of layer 2 only at line breaks (it forgets the line) — type `1:149` or `2:344` under *Which memory unit*.
+  of layer 2 only at a line break and the letter after it (it forgets the line) — type `1:149` or `2:344`
+  under *Which memory unit*.
   Coloured by surprise, the text shows where in a word the model is still guessing and where it knows the rest.
 - **Temperature** divides the model's scores before sampling: 0 always picks the likeliest token (repetitive),
   1 samples the model's own probabilities, above 1 gets wild. **Top-k** and **top-p** cut off unlikely tokens.

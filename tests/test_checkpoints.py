@@ -127,3 +127,7 @@ def test_the_forget_gates_how_it_works_points_to_shut_at_word_and_line_ends():
     word_unit, line_unit = forget[:, 0, 149], forget[:, 1, 344]  # layer 1, unit 149; layer 2, unit 344
     assert word_unit[space | newline].max() < 0.1 and word_unit[letter].mean() > 0.5
     assert line_unit[newline].max() < 0.1 and line_unit[space].min() > 0.9
+    line_start = torch.tensor([n > 0 and reading.pieces[n - 1] == "\n" for n in range(len(reading.pieces))])
+    elsewhere = ~(newline | line_start)
+    elsewhere[0] = False  # the first letter, read right after the line break generation starts from
+    assert line_unit[line_start].max() < 0.1 and line_unit[elsewhere].min() > 0.5
