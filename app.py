@@ -19,7 +19,7 @@ from types import ModuleType
 import gradio as gr
 import pandas as pd
 
-from rnn_demo.app_settings import NOT_TRAINED, TRAINED, AppSettings
+from rnn_demo.app_settings import NOT_READ, NOT_TRAINED, TRAINED, AppSettings
 from rnn_demo.catalog import ModelShelf, describe_architecture
 from rnn_demo.config import MAX_LENGTH, MAX_LR, WORD_LANGUAGES, TrainConfig
 from rnn_demo.data import SUFFIXES, read_corpus
@@ -122,7 +122,10 @@ HOW_IT_WORKS = f"""
   1 samples the model's own probabilities, above 1 gets wild. **Top-k** and **top-p** cut off unlikely tokens.
   The same **seed** with the same settings gives the same text.
 """
-SIGNAL_INFO = "Surprise, or a gate or state of the model's cell."
+# ③'s two fields before any reading (and again when another model is chosen): the signals of both
+# cells, and no unit to choose while the colour is surprise.
+SIGNAL_AFRESH = {"choices": signals.signal_choices(), "value": signals.SURPRISE, "info": "Surprise, or a gate or state of the model's cell."}
+UNIT_AFRESH = {"choices": [("—", signals.MEAN)], "value": signals.MEAN, "interactive": False}
 # The dropout field's "automatic" (TrainConfig's None): a number, as the seed's -1 is, since gradio's
 # number field turns an empty value into 0 as soon as it is drawn.
 AUTOMATIC = -1
@@ -153,8 +156,9 @@ CSS = """
 .reading .text[data-keep] { white-space: pre; }
 """
 # Marks the tokens of the text read that no line may wrap after (data-keep, see CSS): all but those
-# ending in whitespace (a space; a word token with its space) and CJK characters. CSS cannot tell gradio's token spans apart by their text.
-# Re-marked whenever the page changes; without it, lines wrap after any token, as before.
+# ending in whitespace (a space; a word token with its space) and CJK characters. CSS cannot tell
+# gradio's token spans apart by their text. Re-marked whenever the page changes; without it, lines
+# wrap after any token, as before.
 KEEP_WORDS_WHOLE = r"""
 () => {
   const wraps = /\s$|[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]/;
@@ -477,16 +481,13 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
     def look_afresh():
         """Another model chosen: ③ as before any reading (the last model's gates and units may not
         exist in this one, and its colours are not this model's)."""
-        return (
-            None, gr.Dropdown(signals.signal_choices(), value=signals.SURPRISE, info=SIGNAL_INFO),
-            gr.Dropdown([("—", signals.MEAN)], value=signals.MEAN, interactive=False), "", "",
-        )  # fmt: skip
+        return None, gr.Dropdown(**SIGNAL_AFRESH), gr.Dropdown(**UNIT_AFRESH), "", ""
 
     @user_errors
     def token_note(workspace, evt: gr.SelectData):
         """A click on a token: the chance the model gave it, and what it expected instead."""
         if workspace is None:
-            raise UserError("read a text first: press Read it")
+            raise UserError(NOT_READ)
         return workspace.last_reading.token_note(evt.index)
 
     def starting():
@@ -622,9 +623,9 @@ def build_demo(settings: AppSettings | None = None) -> gr.Blocks:
                     "token by how surprised the model was by it, or by what one of its gates decided there."
                 )
                 look_text = gr.Textbox("", label="Text to read", placeholder="Leave empty to read the generated text above", lines=4)
-                look_signal = Dropdown(signals.signal_choices(), value=signals.SURPRISE, label="Colour each token by", info=SIGNAL_INFO)
+                look_signal = Dropdown(**SIGNAL_AFRESH, label="Colour each token by")
                 look_unit = Dropdown(
-                    [("—", signals.MEAN)], value=signals.MEAN, label="Which memory unit", allow_custom_value=True, interactive=False,
+                    **UNIT_AFRESH, label="Which memory unit", allow_custom_value=True,
                     info="Their mean, or one of the units that change most on this text (or type layer:unit, e.g. 1:17).",
                 )  # fmt: skip
                 look_btn = gr.Button("Read it", variant="primary")

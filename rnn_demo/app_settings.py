@@ -19,6 +19,7 @@ from .hardware import usable_cores
 
 TRAINED = "my model"  # the model choice meaning "the model trained in this session"
 NOT_TRAINED = "you haven't trained a model in this session yet: train one first"
+NOT_READ = "read a text first: press Read it"  # a token clicked before Look inside has read anything
 SAMPLE_LENGTH = {"char": 200, "word": 50}  # the sample shown at each validation, in tokens
 
 

@@ -49,6 +49,10 @@ class Reading:
         return -self.probability.log()
 
     @property
+    def layers(self) -> int:
+        return next(iter(self.signals.values())).shape[1]
+
+    @property
     def mean_surprise(self) -> float:
         """The model's loss on this text (nats per token, over the tokens it read)."""
         return float(self.surprise[self.read].mean())
@@ -218,8 +222,7 @@ def unit_choices(reading: Reading, signal: str, keep: Unit | None = None) -> lis
     units = reading.liveliest_units(signal)
     if keep is not None and keep not in units:
         units.append(keep)
-    layers = next(iter(reading.signals.values())).shape[1]
-    return [("all units: their mean", MEAN), *[(_unit_label(unit, layers), unit_value(unit)) for unit in units]]
+    return [("all units: their mean", MEAN), *[(_unit_label(unit, reading.layers), unit_value(unit)) for unit in units]]
 
 
 def unit_value(unit: Unit) -> str:
@@ -260,8 +263,7 @@ def describe(reading: Reading, signal: str, unit: Unit | None, origin: str) -> s
             f"full red at ln {reading.vocab_size:,} = {math.log(max(reading.vocab_size, 2)):.2f} nats, a blind guess's surprise, or more."
         )
     else:
-        layers = next(iter(reading.signals.values())).shape[1]
-        which = "the mean over all units" if unit is None else _unit_label(unit, layers)
+        which = "the mean over all units" if unit is None else _unit_label(unit, reading.layers)
         scale = (
             "blue = shut (0), white = half open, red = wide open (1)"
             if signal in GATES_OPEN_AT_ONE
@@ -273,14 +275,16 @@ def describe(reading: Reading, signal: str, unit: Unit | None, origin: str) -> s
             else "a state's value at a token is what it holds after reading that token"
         )
         lines.append(f"**{label}**, {meaning} — {which}: {scale}; {at}.")
-    if len(reading.by_token(signal, unit)) >= 2:  # else there is no lowest and highest to tell apart
-        lines.append(_extremes(reading, signal, unit))
-    return "\n\n".join(lines)
+    lines.append(_extremes(reading, signal, unit))
+    return "\n\n".join(line for line in lines if line)
 
 
 def _extremes(reading: Reading, signal: str, unit: Unit | None, count: int = 3) -> str:
-    """A line on the kinds of token where the signal is lowest and highest on average."""
+    """A line on the kinds of token where the signal is lowest and highest on average; none with
+    fewer than two kinds to tell apart."""
     ranked = reading.by_token(signal, unit)
+    if len(ranked) < 2:
+        return ""
     shown = min(count, len(ranked) // 2)
     low, high = ranked[:shown], ranked[::-1][:shown]
     unit_of = " nats" if signal == SURPRISE else ""

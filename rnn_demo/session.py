@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from . import hub
-from .app_settings import NOT_TRAINED, TRAINED
+from .app_settings import NOT_READ, NOT_TRAINED, TRAINED
 from .card import model_card
 from .checkpoint import save_model
 from .checkpoint_layout import zip_folder
@@ -526,7 +526,7 @@ class Workspace:
     @property
     def last_reading(self) -> Reading:
         if self._reading is None:
-            raise UserError("read a text first: press Read it")
+            raise UserError(NOT_READ)
         return self._reading[2]
 
     def clear(self) -> None:
